@@ -1,0 +1,663 @@
+/* mod_ocsp_guard: httpd glue. Directives, the core stapling hooks, the
+ * shared staple table and the refresher process. The OCSP work itself is in
+ * the og_* core, which knows nothing of httpd. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_ssl.h"
+#include "ap_listen.h"
+#include "ap_mpm.h"
+#include "ap_provider.h"
+#include "ap_socache.h"
+#include "mpm_common.h"
+#include "apr_shm.h"
+#include "apr_strings.h"
+#include "apr_thread_proc.h"
+
+#include "og_ocsp.h"
+#include "og_refresher.h"
+#include "og_table.h"
+
+module AP_MODULE_DECLARE_DATA ocsp_guard_module;
+APLOG_USE_MODULE(ocsp_guard);
+
+
+#define UNSET -1
+#define DEFAULT_REFRESH_PCT 50
+#define DEFAULT_RESPONDER_TIMEOUT 10
+#define DEFAULT_MAX_SKEW 300
+#define DEFAULT_STARTUP_WAIT 5
+#define DEFAULT_CONCURRENCY 4
+#define TABLE_KEY "mod_ocsp_guard-staple-table"
+#define RESPAWN_INTERVAL apr_time_from_sec(5)
+
+typedef struct guard_server_conf {
+    int enabled;
+    const char *responder;
+    int refresh_pct;
+    int timeout;
+    int max_skew;
+    const char *proxy;
+    /* global (main server) only */
+    int startup_wait;
+    int concurrency;
+    const char *cache_spec;      /* "provider:args" or "none" */
+} guard_server_conf;
+
+/* Everything a config pass primes; lives in pconf. */
+typedef struct guard_registry {
+    apr_pool_t *pool;
+    apr_array_header_t *targets; /* og_target */
+    apr_hash_t *by_id;           /* id -> index in targets */
+    apr_hash_t *declined;        /* ids already reported as not stapled */
+} guard_registry;
+
+typedef struct guard_cache {
+    ap_socache_provider_t *provider;
+    ap_socache_instance_t *instance;
+    const char *spec;
+    server_rec *s;
+    apr_pool_t *pool;
+} guard_cache;
+
+static guard_registry *registry;    /* this config pass */
+static og_table *staple_table;      /* what the handshakes read */
+static pid_t refresher_pid;
+static apr_time_t refresher_spawned;
+static apr_proc_t refresher_proc;
+static server_rec *main_server;
+static guard_cache cache;
+
+static int dry_run(void)
+{
+    return ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
+}
+
+static guard_server_conf *conf_of(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &ocsp_guard_module);
+}
+
+/* ---------------------------------------------------------------- config */
+
+static void *create_server_conf(apr_pool_t *p, server_rec *s)
+{
+    guard_server_conf *c = apr_pcalloc(p, sizeof(*c));
+    (void)s;
+    c->enabled = UNSET;
+    c->refresh_pct = UNSET;
+    c->timeout = UNSET;
+    c->max_skew = UNSET;
+    c->startup_wait = UNSET;
+    c->concurrency = UNSET;
+    return c;
+}
+
+#define MERGE_INT(f) m->f = (add->f != UNSET ? add->f : base->f)
+#define MERGE_PTR(f) m->f = (add->f ? add->f : base->f)
+
+static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    guard_server_conf *base = basev, *add = addv, *m = apr_pcalloc(p, sizeof(*m));
+    MERGE_INT(enabled);
+    MERGE_PTR(responder);
+    MERGE_INT(refresh_pct);
+    MERGE_INT(timeout);
+    MERGE_INT(max_skew);
+    MERGE_PTR(proxy);
+    MERGE_INT(startup_wait);
+    MERGE_INT(concurrency);
+    MERGE_PTR(cache_spec);
+    return m;
+}
+
+static int value_or(int v, int dflt)
+{
+    return v == UNSET ? dflt : v;
+}
+
+static const char *parse_int_range(cmd_parms *cmd, const char *arg, int lo, int hi, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || v < lo || v > hi)
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number from %d to %d",
+                            cmd->cmd->name, arg, lo, hi);
+    *out = (int)v;
+    return NULL;
+}
+
+static const char *set_int(cmd_parms *cmd, void *dc, const char *arg)
+{
+    guard_server_conf *c = conf_of(cmd->server);
+    (void)dc;
+    switch ((long)cmd->info) {
+    case 1: return parse_int_range(cmd, arg, 1, 99, &c->refresh_pct);
+    case 2: return parse_int_range(cmd, arg, 1, 300, &c->timeout);
+    case 3: return parse_int_range(cmd, arg, 0, 86400, &c->max_skew);
+    case 4: return parse_int_range(cmd, arg, 0, 600, &c->startup_wait);
+    default: return parse_int_range(cmd, arg, 1, 64, &c->concurrency);
+    }
+}
+
+static const char *global_only(cmd_parms *cmd)
+{
+    return ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
+static const char *set_global_int(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = global_only(cmd);
+    return err ? err : set_int(cmd, dc, arg);
+}
+
+static const char *check_http_url(cmd_parms *cmd, const char *arg, int path_allowed)
+{
+    apr_uri_t uri;
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname ||
+        strcasecmp(uri.scheme, "http"))
+        return apr_psprintf(cmd->pool, "%s: '%s' is not an http:// URL with a host",
+                            cmd->cmd->name, arg);
+    if (!path_allowed && uri.path && strcmp(uri.path, "/") && *uri.path)
+        return apr_psprintf(cmd->pool, "%s: '%s' must be http://host:port without a path",
+                            cmd->cmd->name, arg);
+    return NULL;
+}
+
+static const char *set_responder(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = check_http_url(cmd, arg, 1);
+    (void)dc;
+    if (!err)
+        conf_of(cmd->server)->responder = arg;
+    return err;
+}
+
+static const char *set_proxy(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = check_http_url(cmd, arg, 0);
+    (void)dc;
+    if (!err)
+        conf_of(cmd->server)->proxy = arg;
+    return err;
+}
+
+static const char *set_enabled(cmd_parms *cmd, void *dc, int on)
+{
+    (void)dc;
+    conf_of(cmd->server)->enabled = on;
+    return NULL;
+}
+
+static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = global_only(cmd), *sep, *name;
+    (void)dc;
+    if (err)
+        return err;
+    if (!strcasecmp(arg, "none")) {
+        conf_of(cmd->server)->cache_spec = "none";
+        return NULL;
+    }
+    sep = strchr(arg, ':');
+    name = sep ? apr_pstrmemdup(cmd->pool, arg, (apr_size_t)(sep - arg)) : arg;
+    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION))
+        return apr_psprintf(cmd->pool, "OCSPGuardCache: unknown socache provider '%s' "
+                            "(load mod_socache_%s before this line, or say 'none')", name, name);
+    conf_of(cmd->server)->cache_spec = arg;
+    return NULL;
+}
+
+static const command_rec guard_cmds[] = {
+    AP_INIT_FLAG("OCSPGuard", set_enabled, NULL, RSRC_CONF,
+                 "On|Off: let mod_ocsp_guard staple this server's certificates (default On)"),
+    AP_INIT_TAKE1("OCSPGuardResponder", set_responder, NULL, RSRC_CONF,
+                  "http:// URL of the OCSP responder, overriding the certificates' AIA"),
+    AP_INIT_TAKE1("OCSPGuardRefreshAt", set_int, (void *)1, RSRC_CONF,
+                  "percent (1-99) of a response's validity window at which to refresh (default 50)"),
+    AP_INIT_TAKE1("OCSPGuardResponderTimeout", set_int, (void *)2, RSRC_CONF,
+                  "seconds (1-300) one responder exchange may take (default 10)"),
+    AP_INIT_TAKE1("OCSPGuardMaxSkew", set_int, (void *)3, RSRC_CONF,
+                  "seconds (0-86400) a response's thisUpdate may lie in the future (default 300)"),
+    AP_INIT_TAKE1("OCSPGuardProxy", set_proxy, NULL, RSRC_CONF,
+                  "http://host:port of a proxy for responder requests"),
+    AP_INIT_TAKE1("OCSPGuardStartupWait", set_global_int, (void *)4, RSRC_CONF,
+                  "seconds (0-600) startup waits for first responses (default 5)"),
+    AP_INIT_TAKE1("OCSPGuardFetchConcurrency", set_global_int, (void *)5, RSRC_CONF,
+                  "responder requests (1-64) in flight at once (default 4)"),
+    AP_INIT_TAKE1("OCSPGuardCache", set_cache, NULL, RSRC_CONF,
+                  "PROVIDER:ARGS socache for verified responses, or none"),
+    { NULL }
+};
+
+/* --------------------------------------------------------------- logging */
+
+typedef struct log_baton {
+    server_rec *s;
+} log_baton;
+
+static void core_log(void *baton, int level, const char *fmt, ...)
+{
+    log_baton *b = baton;
+    char msg[1024];
+    va_list ap;
+    if (!APLOG_IS_LEVEL(b->s, level))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ap_log_error(APLOG_MARK, level, 0, b->s, "%s", msg);
+}
+
+/* ----------------------------------------------------------------- cache */
+
+static int cache_load(void *baton, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len)
+{
+    guard_cache *c = baton;
+    unsigned int n = (unsigned int)cap;
+    apr_pool_t *tmp;
+    apr_status_t rv;
+    apr_pool_create(&tmp, NULL);
+    rv = c->provider->retrieve(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
+    apr_pool_destroy(tmp);
+    *len = n;
+    return rv == APR_SUCCESS && n > 0;
+}
+
+static int cache_store(void *baton, const unsigned char *id, const unsigned char *der, size_t len,
+                       time_t expiry)
+{
+    guard_cache *c = baton;
+    apr_pool_t *tmp;
+    apr_status_t rv;
+    apr_pool_create(&tmp, NULL);
+    rv = c->provider->store(c->instance, c->s, id, OG_ID_LEN, apr_time_from_sec(expiry),
+                            (unsigned char *)der, (unsigned int)len, tmp);
+    apr_pool_destroy(tmp);
+    return rv == APR_SUCCESS;
+}
+
+static const char *default_cache_spec(apr_pool_t *p)
+{
+    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "ocsp", AP_SOCACHE_PROVIDER_VERSION))
+        return NULL;
+    return apr_pstrcat(p, "ocsp:", ap_runtime_dir_relative(p, "ocsp_guard"), NULL);
+}
+
+/* Sets the cache up for this pass; 0 when memory only. */
+static int cache_setup(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
+{
+    guard_server_conf *gc = conf_of(s);
+    const char *spec = gc->cache_spec, *args, *err;
+    char *name;
+    struct ap_socache_hints hints = { OG_ID_LEN, 2048, apr_time_from_sec(600) };
+    memset(&cache, 0, sizeof(cache));
+    if (spec && !strcasecmp(spec, "none"))
+        return 0;
+    if (!spec && !(spec = default_cache_spec(pconf))) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "no OCSPGuardCache and mod_socache_ocsp "
+                     "is not loaded: responses are kept in memory only and will not survive "
+                     "a restart");
+        return 0;
+    }
+    name = apr_pstrdup(pconf, spec);
+    args = strchr(name, ':');
+    if (args)
+        *(char *)args++ = '\0';
+    cache.provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION);
+    if (!cache.provider)
+        return 0;
+    err = cache.provider->create(&cache.instance, args, ptemp, pconf);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OCSPGuardCache %s: %s; keeping responses in "
+                     "memory only", spec, err);
+        cache.provider = NULL;
+        return 0;
+    }
+    if (cache.provider->init(cache.instance, "ocsp_guard", &hints, s, pconf) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OCSPGuardCache %s: cannot initialise; keeping "
+                     "responses in memory only", spec);
+        cache.provider = NULL;
+        return 0;
+    }
+    cache.spec = spec;
+    cache.s = s;
+    cache.pool = pconf;
+    return 1;
+}
+
+/* ----------------------------------------------------------------- hooks */
+
+static apr_status_t registry_cleanup(void *data)
+{
+    guard_registry *r = data;
+    og_target *t = (og_target *)r->targets->elts;
+    for (int i = 0; i < r->targets->nelts; i++)
+        og_cert_free(t[i].cert);
+    if (registry == r)
+        registry = NULL;
+    return APR_SUCCESS;
+}
+
+static guard_registry *registry_get(server_rec *s)
+{
+    if (!registry) {
+        apr_pool_t *p = s->process->pconf;
+        registry = apr_pcalloc(p, sizeof(*registry));
+        registry->pool = p;
+        registry->targets = apr_array_make(p, 16, sizeof(og_target));
+        registry->by_id = apr_hash_make(p);
+        registry->declined = apr_hash_make(p);
+        apr_pool_cleanup_register(p, registry, registry_cleanup, apr_pool_cleanup_null);
+    }
+    return registry;
+}
+
+static const char *vhost_name(apr_pool_t *p, server_rec *s)
+{
+    return apr_psprintf(p, "%s:%u", s->server_hostname ? s->server_hostname : "?",
+                        s->addrs ? s->addrs->host_port : s->port);
+}
+
+static void log_declined(guard_registry *r, server_rec *s, const char *id, const char *why)
+{
+    if (dry_run() || apr_hash_get(r->declined, id, OG_ID_LEN))
+        return;
+    apr_hash_set(r->declined, apr_pmemdup(r->pool, id, OG_ID_LEN), OG_ID_LEN, "");
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "%s: %s; mod_ocsp_guard does not staple it",
+                 vhost_name(r->pool, s), why);
+}
+
+static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
+                            const char *pem)
+{
+    guard_server_conf *gc = conf_of(s);
+    guard_registry *r;
+    og_cert *cert;
+    og_target *t;
+    char err[256];
+    const char *url;
+    (void)p;
+    if (!value_or(gc->enabled, 1) || id_len != OG_ID_LEN)
+        return DECLINED;
+    r = registry_get(s);
+    if (apr_hash_get(r->by_id, id, OG_ID_LEN))
+        return OK;               /* the same certificate in another virtual host */
+    if (apr_hash_get(r->declined, id, OG_ID_LEN))
+        return DECLINED;
+    cert = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    if (!cert) {
+        log_declined(r, s, id, apr_psprintf(p, "cannot read the certificate chain (%s)", err));
+        return DECLINED;
+    }
+    url = gc->responder ? gc->responder : cert->ocsp_url;
+    if (!url) {
+        log_declined(r, s, id, apr_psprintf(p, "%s has no OCSP responder URL (no AIA OCSP entry "
+                                            "and no OCSPGuardResponder)", cert->name));
+        og_cert_free(cert);
+        return DECLINED;
+    }
+    if (strncasecmp(url, "http://", 7)) {
+        log_declined(r, s, id, apr_psprintf(p, "%s: responder URL %s is not http://", cert->name, url));
+        og_cert_free(cert);
+        return DECLINED;
+    }
+    t = apr_array_push(r->targets);
+    t->cert = cert;
+    t->url = apr_pstrdup(r->pool, url);
+    t->proxy = gc->proxy;
+    t->refresh_pct = value_or(gc->refresh_pct, DEFAULT_REFRESH_PCT);
+    t->timeout = value_or(gc->timeout, DEFAULT_RESPONDER_TIMEOUT);
+    t->max_skew = value_or(gc->max_skew, DEFAULT_MAX_SKEW);
+    t->slot = (unsigned)(r->targets->nelts - 1);
+    apr_hash_set(r->by_id, apr_pmemdup(r->pool, id, OG_ID_LEN), OG_ID_LEN, t);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "%s: %s will be stapled from %s%s",
+                 vhost_name(p, s), cert->name, url, cert->must_staple ? " (must-staple)" : "");
+    return OK;
+}
+
+static int guard_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_size_t id_len,
+                               ap_ssl_ocsp_copy_resp *cb, void *userdata)
+{
+    unsigned char der[OG_SLOT_CAPACITY];
+    size_t len = 0;
+    int slot;
+    (void)s;
+    (void)c;
+    if (!staple_table || (slot = og_table_find(staple_table, (const unsigned char *)id, id_len)) < 0)
+        return DECLINED;
+    /* mod_ssl leaves its result unset: answer with (NULL, 0) when there is nothing. */
+    if (og_table_staple(staple_table, (unsigned)slot, time(NULL), der, sizeof(der), &len))
+        cb(der, len, userdata);
+    else
+        cb(NULL, 0, userdata);
+    return OK;
+}
+
+/* ------------------------------------------------------------- refresher */
+
+static void refresher_main(server_rec *s, apr_pool_t *p)
+{
+    static volatile sig_atomic_t never = 0;
+    guard_server_conf *gc = conf_of(s);
+    og_refresher_cfg cfg;
+    og_cache_ops ops = { &cache, cache_load, cache_store };
+    log_baton lb = { s };
+    sigset_t all;
+    int sig;
+
+    /* httpd's parent handlers make no sense here: plain defaults, nothing blocked. */
+    for (sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    ap_close_listeners();
+    if (ap_run_drop_privileges(p, s) != OK) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "refresher: cannot drop privileges; exiting");
+        _exit(1);
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.targets = (og_target *)registry->targets->elts;
+    cfg.ntargets = (unsigned)registry->targets->nelts;
+    cfg.table = staple_table;
+    cfg.concurrency = (unsigned)value_or(gc->concurrency, DEFAULT_CONCURRENCY);
+    cfg.cache = cache.provider ? &ops : NULL;
+    cfg.log = core_log;
+    cfg.log_baton = &lb;
+    cfg.parent = getppid();
+    cfg.stop = &never;
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "refresher %ld started for %u certificate(s)",
+                 (long)getpid(), cfg.ntargets);
+    og_refresher_run(&cfg);
+    _exit(0);
+}
+
+static void refresher_maint(int reason, void *data, apr_wait_t status);
+
+static apr_status_t refresher_spawn(server_rec *s, apr_pool_t *pconf)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return errno;
+    if (pid == 0)
+        refresher_main(s, pconf);
+    refresher_pid = pid;
+    refresher_spawned = apr_time_now();
+    refresher_proc.pid = pid;
+    apr_proc_other_child_register(&refresher_proc, refresher_maint, s, NULL, pconf);
+    return APR_SUCCESS;
+}
+
+static void refresher_maint(int reason, void *data, apr_wait_t status)
+{
+    server_rec *s = data;
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "refresher process %ld ended (status %d); "
+                     "a new one starts within seconds, stapling goes on from memory",
+                     (long)refresher_pid, (int)status);
+        apr_proc_other_child_unregister(s);
+        refresher_pid = 0;
+        break;
+    case APR_OC_REASON_RESTART:
+    case APR_OC_REASON_UNREGISTER:
+    default:
+        break;
+    }
+}
+
+static apr_status_t refresher_stop(void *data)
+{
+    (void)data;
+    if (refresher_pid > 0) {
+        pid_t pid = refresher_pid;
+        refresher_pid = 0;
+        apr_proc_other_child_unregister(main_server);
+        kill(pid, SIGTERM);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    return APR_SUCCESS;
+}
+
+/* Cheap check from the MPM's maintenance loop: restart a dead refresher. */
+static int guard_monitor(apr_pool_t *p, server_rec *s)
+{
+    (void)s;
+    if (staple_table && registry && refresher_pid == 0 &&
+        apr_time_now() - refresher_spawned > RESPAWN_INTERVAL)
+        refresher_spawn(main_server, registry->pool);
+    (void)p;
+    return DECLINED;
+}
+
+/* ---------------------------------------------------------- post_config */
+
+/* A new table for this generation; what the last one held for the same
+ * certificates is carried over so a graceful restart fetches nothing. */
+static og_table *table_create(server_rec *s, guard_registry *r, int *carried, int *restarted)
+{
+    apr_pool_t *proc_pool = s->process->pool;
+    apr_shm_t *shm = NULL, *old = NULL;
+    unsigned n = (unsigned)r->targets->nelts;
+    unsigned char (*ids)[OG_ID_LEN] = apr_palloc(r->pool, (apr_size_t)n * OG_ID_LEN + 1);
+    og_target *t = (og_target *)r->targets->elts;
+    og_table *table;
+    apr_status_t rv;
+
+    for (unsigned i = 0; i < n; i++)
+        memcpy(ids[i], t[i].cert->id, OG_ID_LEN);
+    rv = apr_shm_create(&shm, og_table_size(n), NULL, proc_pool);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "cannot create shared memory for %u staples", n);
+        return NULL;
+    }
+    table = og_table_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n,
+                          (const unsigned char (*)[OG_ID_LEN])ids);
+    apr_pool_userdata_get((void **)&old, TABLE_KEY, proc_pool);
+    *carried = 0;
+    *restarted = old != NULL;
+    if (old) {
+        if (table && og_table_valid(apr_shm_baseaddr_get(old), apr_shm_size_get(old)))
+            *carried = (int)og_table_carry_over(table, apr_shm_baseaddr_get(old));
+        /* Old children keep their own mapping; the parent lets go of it. */
+        apr_shm_destroy(old);
+    }
+    apr_pool_userdata_set(shm, TABLE_KEY, apr_pool_cleanup_null, proc_pool);
+    return table;
+}
+
+static unsigned count_stapled(void)
+{
+    unsigned n = 0;
+    time_t now = time(NULL);
+    for (unsigned i = 0; i < og_table_count(staple_table); i++) {
+        og_slot_meta m;
+        if (og_table_read(staple_table, i, NULL, 0, NULL, &m) && m.next_update > now &&
+            (m.status == OG_STATUS_GOOD || m.status == OG_STATUS_REVOKED))
+            n++;
+    }
+    return n;
+}
+
+static void startup_wait(server_rec *s, int seconds)
+{
+    apr_time_t start = apr_time_now(), deadline = start + apr_time_from_sec(seconds);
+    unsigned total = og_table_count(staple_table), have = count_stapled();
+    while (have < total && apr_time_now() < deadline) {
+        apr_sleep(apr_time_from_msec(50));
+        have = count_stapled();
+    }
+    ap_log_error(APLOG_MARK, have < total ? APLOG_WARNING : APLOG_INFO, 0, s,
+                 "startup: %u of %u certificate(s) have a verified staple after %" APR_TIME_T_FMT
+                 " ms%s", have, total, apr_time_as_msec(apr_time_now() - start),
+                 have < total ? " (OCSPGuardStartupWait); the rest get one when their responder "
+                 "answers" : "");
+}
+
+static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    guard_registry *r = registry;
+    guard_server_conf *gc = conf_of(s);
+    int carried = 0, restarted = 0;
+    (void)plog;
+    main_server = s;
+    staple_table = NULL;
+    refresher_pid = 0;
+    if (dry_run())
+        return OK;               /* the first pass does no network work */
+    if (!r || r->targets->nelts == 0) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "no certificate to staple");
+        return OK;
+    }
+    staple_table = table_create(s, r, &carried, &restarted);
+    if (!staple_table)
+        return OK;               /* handshakes go without staples; the error is logged */
+    cache_setup(pconf, ptemp, s);
+    if (refresher_spawn(s, pconf) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, "cannot fork the refresher process");
+        return OK;
+    }
+    apr_pool_cleanup_register(pconf, NULL, refresher_stop, apr_pool_cleanup_null);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "stapling %d certificate(s); %d carried over from "
+                 "the last generation; cache %s", r->targets->nelts, carried,
+                 cache.spec ? cache.spec : "none (memory only)");
+    if (!restarted)
+        startup_wait(s, value_or(gc->startup_wait, DEFAULT_STARTUP_WAIT));
+    return OK;
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    static const char *const after_ssl[] = { "mod_ssl.c", NULL };
+    (void)p;
+    ap_hook_ssl_ocsp_prime_hook(guard_ocsp_prime, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_ssl_ocsp_get_resp_hook(guard_ocsp_get_resp, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(guard_post_config, after_ssl, NULL, APR_HOOK_LAST);
+    ap_hook_monitor(guard_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+module AP_MODULE_DECLARE_DATA ocsp_guard_module = {
+    STANDARD20_MODULE_STUFF,
+    NULL,
+    NULL,
+    create_server_conf,
+    merge_server_conf,
+    guard_cmds,
+    register_hooks,
+    AP_MODULE_FLAG_NONE
+};

@@ -1,0 +1,86 @@
+/* Pure OCSP core of mod_ocsp_guard: certificate pairs, requests and response
+ * verification. Knows nothing of httpd; depends on OpenSSL only. */
+#ifndef OG_OCSP_H
+#define OG_OCSP_H
+
+#include <stddef.h>
+#include <time.h>
+#include <openssl/x509.h>
+#include <openssl/ocsp.h>
+
+#define OG_ID_LEN 20                 /* SHA-1 of the leaf DER, as mod_ssl primes it */
+#define OG_MAX_RESPONSE (64 * 1024)  /* larger responses are refused */
+#define OG_NO_NEXT_UPDATE_VALIDITY 3600 /* RFC 6960 allows no nextUpdate: trust it an hour */
+#define OG_GET_MAX_B64 255           /* RFC 5019: GET for requests of at most 255 bytes */
+
+/* Log levels share httpd's numbering so the glue can pass them through. */
+enum { OG_LOG_ERR = 3, OG_LOG_WARN = 4, OG_LOG_NOTICE = 5, OG_LOG_INFO = 6, OG_LOG_DEBUG = 7 };
+typedef void og_log_fn(void *baton, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+typedef struct og_cert {
+    X509 *leaf;
+    X509 *issuer;
+    OCSP_CERTID *certid;        /* SHA-1 CertID of leaf under issuer */
+    unsigned char id[OG_ID_LEN];/* SHA-1 of the leaf DER */
+    char *ocsp_url;             /* first OCSP URL from the AIA, or NULL */
+    int must_staple;            /* RFC 7633 TLS feature status_request */
+    char *name;                 /* "subject CN=x, serial 01AB" for logs */
+} og_cert;
+
+/* Parses leaf then issuer from PEM (the text mod_ssl primes with). Returns
+ * NULL and fills err when the text is not two certificates, or the second did
+ * not issue the first. */
+og_cert *og_cert_from_pem(const char *pem, size_t len, char *err, size_t errlen);
+/* Takes ownership of leaf and issuer (both are freed by og_cert_free). */
+og_cert *og_cert_from_x509(X509 *leaf, X509 *issuer, char *err, size_t errlen);
+void og_cert_free(og_cert *c);
+
+/* "subject CN=..., serial 0A1B" with malloc'd storage. */
+char *og_x509_name(X509 *x);
+int og_x509_must_staple(X509 *x);
+char *og_x509_ocsp_url(X509 *x);
+
+/* DER OCSP request for the certificate (no nonce: responses are cached and
+ * shared, as RFC 5019 prescribes). Caller frees *der with OPENSSL_free. */
+int og_request_der(const og_cert *c, unsigned char **der, size_t *len);
+/* 1 when the base64 of a request of der_len bytes fits RFC 5019's GET limit. */
+int og_request_use_get(size_t der_len);
+/* base_url + "/" + url-encoded base64 request; malloc'd. */
+char *og_request_get_url(const char *base_url, const unsigned char *der, size_t len);
+
+typedef enum { OG_STATUS_NONE = 0, OG_STATUS_GOOD = 1, OG_STATUS_REVOKED = 2,
+               OG_STATUS_UNKNOWN = 3 } og_cert_status;
+const char *og_status_name(og_cert_status s);
+
+typedef struct og_resp_info {
+    og_cert_status status;
+    time_t this_update;
+    time_t next_update;         /* effective: thisUpdate + 1 h when absent */
+    int has_next_update;
+    time_t produced_at;
+    time_t revoked_at;
+} og_resp_info;
+
+typedef enum {
+    OG_VERIFY_OK = 0,
+    OG_VERIFY_MALFORMED,        /* not DER of an OCSPResponse, or trailing bytes */
+    OG_VERIFY_TOO_LARGE,
+    OG_VERIFY_NOT_SUCCESSFUL,   /* responseStatus other than successful */
+    OG_VERIFY_NO_MATCH,         /* no single response for this certificate */
+    OG_VERIFY_BAD_SIGNATURE,
+    OG_VERIFY_UNTRUSTED_SIGNER, /* not the issuer nor its delegated responder */
+    OG_VERIFY_NOT_YET_VALID,    /* thisUpdate later than now + max skew */
+    OG_VERIFY_EXPIRED           /* nextUpdate not in the future */
+} og_verify_result;
+const char *og_verify_result_name(og_verify_result r);
+
+/* Verifies a DER OCSPResponse for c at time now. On OG_VERIFY_OK info is
+ * filled (status may still be revoked or unknown); otherwise why says what. */
+og_verify_result og_verify_response(const og_cert *c, const unsigned char *der, size_t len,
+                                    time_t now, long max_skew, og_resp_info *info,
+                                    char *why, size_t whylen);
+
+time_t og_asn1_time_to_unix(const ASN1_GENERALIZEDTIME *t);
+
+#endif

@@ -1,0 +1,58 @@
+/* The staple table: one slot per certificate in a memory region shared by
+ * the refresher (the only writer) and every handshake thread (readers).
+ * Readers never lock: each slot is a seqlock, so a handshake copies a
+ * consistent response or, while a write is in progress, retries briefly. */
+#ifndef OG_TABLE_H
+#define OG_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "og_ocsp.h"
+
+#define OG_SLOT_CAPACITY 10240   /* mod_ssl's stapling limit too */
+
+typedef struct og_table og_table;
+
+typedef struct og_slot_meta {
+    og_cert_status status;
+    time_t this_update;
+    time_t next_update;
+    time_t produced_at;
+    time_t fetched_at;
+    uint32_t source;             /* where it came from: OG_SOURCE_* */
+} og_slot_meta;
+
+enum { OG_SOURCE_NONE = 0, OG_SOURCE_RESPONDER = 1, OG_SOURCE_CACHE = 2, OG_SOURCE_RESTART = 3 };
+const char *og_source_name(uint32_t source);
+
+/* Bytes needed for n slots. */
+size_t og_table_size(unsigned n);
+/* Formats mem (og_table_size(n) bytes, zeroed) for the given ids. Returns
+ * NULL when two ids are equal or the region is too small. */
+og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char (*ids)[OG_ID_LEN]);
+unsigned og_table_count(const og_table *t);
+/* Slot index of id, or -1. Constant time in the number of slots. */
+int og_table_find(const og_table *t, const unsigned char *id, size_t id_len);
+
+/* Writer side (one writer at a time per slot). Returns 0 when len exceeds
+ * OG_SLOT_CAPACITY. */
+int og_table_publish(og_table *t, unsigned slot, const unsigned char *der, size_t len,
+                     const og_slot_meta *meta);
+void og_table_clear(og_table *t, unsigned slot);
+
+/* Reader side: copies the slot's response and metadata. Returns 1 when a
+ * consistent copy was made (len 0 when the slot is empty), 0 when a writer
+ * kept it busy. */
+int og_table_read(const og_table *t, unsigned slot, unsigned char *buf, size_t cap,
+                  size_t *len, og_slot_meta *meta);
+/* The handshake question: 1 and the DER when the slot holds a good or revoked
+ * response whose nextUpdate is after now; else 0. */
+int og_table_staple(const og_table *t, unsigned slot, time_t now, unsigned char *buf,
+                    size_t cap, size_t *len);
+/* Copies every slot of from whose id is also in to (a graceful restart). */
+unsigned og_table_carry_over(og_table *to, const og_table *from);
+/* 1 when mem holds a table formatted by og_table_init. */
+int og_table_valid(const void *mem, size_t size);
+
+#endif

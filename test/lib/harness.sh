@@ -1,0 +1,193 @@
+# Shared helpers for the demo and the integration tests: free ports, a test
+# PKI, a real `openssl ocsp` responder, the fault-injecting front, and the
+# real apache2 with the project's modules. Source it; call h_init first.
+# Every process started here is recorded and stopped by pid in h_cleanup.
+
+H_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+H_PIDS=()
+H_APACHE2=${APACHE2:-/usr/sbin/apache2}
+H_MODDIR=$(apxs -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
+
+h_init() { # h_init NAME: a work dir under build/tmp
+    H_DIR="$H_ROOT/build/tmp/$1.$$"
+    rm -rf "$H_DIR"
+    mkdir -p "$H_DIR"
+    chmod 755 "$H_DIR"
+    trap h_cleanup EXIT
+}
+
+h_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+h_wait_port() { # h_wait_port PORT [SECONDS]
+    local port=$1 limit=${2:-10} i
+    for ((i = 0; i < limit * 10; i++)); do
+        # look, don't connect: a probe connection would block the
+        # single-threaded openssl responder until its timeout
+        ss -ltnH "sport = :$port" 2>/dev/null | grep -q . && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+h_pki() { # h_pki URL: generates the PKI into $H_DIR/pki
+    bash "$H_ROOT/test/lib/pki.sh" "$H_DIR/pki" "$1"
+    chmod -R a+rX "$H_DIR/pki"
+}
+
+# h_responder PORT [extra openssl ocsp args...]: the real responder, signing
+# with the delegated responder certificate; sets H_RESPONDER_PID.
+h_responder() {
+    local port=$1
+    shift
+    openssl ocsp -index "$H_DIR/pki/index.txt" -port "$port" -CA "$H_DIR/pki/ca.crt" \
+        -rsigner "$H_DIR/pki/responder.crt" -rkey "$H_DIR/pki/responder.key" -ignore_err -timeout 5 \
+        "$@" >>"$H_DIR/responder.log" 2>&1 &
+    H_RESPONDER_PID=$!
+    H_PIDS+=("$H_RESPONDER_PID")
+    h_wait_port "$port" 10
+}
+
+h_stop_pid() {
+    local pid=$1 i
+    kill "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+# h_front PORT UPSTREAM_PORT: the fault-injecting front; its mode is the
+# content of $H_DIR/front.mode (pass, delay:SECONDS, http500, garbage, close).
+h_front() {
+    echo pass > "$H_DIR/front.mode"
+    python3 "$H_ROOT/test/lib/faultfront.py" "$1" "$2" "$H_DIR/front.mode" \
+        >>"$H_DIR/front.log" 2>&1 &
+    H_FRONT_PID=$!
+    H_PIDS+=("$H_FRONT_PID")
+    h_wait_port "$1" 10
+}
+h_front_mode() { echo "$1" > "$H_DIR/front.mode"; }
+h_front_count() { grep -c '^request' "$H_DIR/front.log" 2>/dev/null || true; }
+
+# h_conf NAME PORT MPM BODY: writes $H_DIR/NAME.conf for the real apache2.
+h_conf() {
+    local name=$1 port=$2 mpm=$3 body=$4 conf="$H_DIR/$1.conf"
+    mkdir -p "$H_DIR/$name.run"
+    chown www-data "$H_DIR/$name.run" 2>/dev/null || true
+    cat > "$conf" <<CONF
+ServerRoot "$H_DIR"
+ServerName localhost
+PidFile "$H_DIR/$name.pid"
+DefaultRuntimeDir "$H_DIR/$name.run"
+ErrorLog "$H_DIR/$name.error.log"
+LogLevel ${H_LOGLEVEL:-info ocsp_guard:debug}
+Listen 127.0.0.1:$port
+User www-data
+Group www-data
+LoadModule mpm_${mpm}_module $H_MODDIR/mod_mpm_${mpm}.so
+LoadModule authz_core_module $H_MODDIR/mod_authz_core.so
+LoadModule socache_shmcb_module $H_MODDIR/mod_socache_shmcb.so
+LoadModule ssl_module $H_MODDIR/mod_ssl.so
+${H_EXTRA_LOAD:-}
+Mutex file:$H_DIR/$name.run
+DocumentRoot "$H_DIR"
+StartServers 1
+$( [ "$mpm" = prefork ] && echo "MaxRequestWorkers 8" )
+SSLSessionCache none
+SSLProtocol -all +TLSv1.2 +TLSv1.3
+$body
+CONF
+    echo "$conf"
+}
+
+h_guard_load() {
+    echo "LoadModule socache_ocsp_module $H_ROOT/build/out/mod_socache_ocsp.so
+LoadModule ocsp_guard_module $H_ROOT/build/out/mod_ocsp_guard.so"
+}
+
+h_vhost() { # h_vhost PORT CERTNAME [extra lines]
+    echo "<VirtualHost 127.0.0.1:$1>
+  ServerName localhost
+  SSLEngine on
+  SSLCertificateFile $H_DIR/pki/$2.crt
+  SSLCertificateKeyFile $H_DIR/pki/$2.key
+  SSLCertificateChainFile $H_DIR/pki/ca.crt
+  ${3:-}
+</VirtualHost>"
+}
+
+h_httpd_start() { # h_httpd_start NAME
+    "$H_APACHE2" -f "$H_DIR/$1.conf" -k start
+    local rc=$? i
+    for ((i = 0; i < 100; i++)); do
+        [ -s "$H_DIR/$1.pid" ] && break
+        sleep 0.1
+    done
+    return $rc
+}
+h_httpd_pid() { cat "$H_DIR/$1.pid" 2>/dev/null; }
+h_httpd_stop() { # h_httpd_stop NAME: stop and wait until every process is gone
+    local pid i
+    pid=$(h_httpd_pid "$1") || return 0
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null
+    h_kill_strays "$1"
+    rm -f "$H_DIR/$1.pid"
+}
+h_httpd_graceful() { kill -USR1 "$(h_httpd_pid "$1")"; }
+# Any apache2 process still running with this test's config file.
+h_kill_strays() {
+    local p
+    for p in $(pgrep -f "$H_DIR/$1.conf" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+}
+
+# h_status PORT [SNI]: prints "good", "revoked", "none" or "error" for the
+# staple the server sends; the full s_client text is in $H_DIR/last_status.
+h_status() {
+    local port=$1 sni=${2:-localhost}
+    timeout 15 openssl s_client -connect "127.0.0.1:$port" -servername "$sni" -status \
+        -CAfile "$H_DIR/pki/ca.crt" </dev/null >"$H_DIR/last_status" 2>&1
+    if grep -q "OCSP response: no response sent" "$H_DIR/last_status"; then
+        echo none
+    elif grep -q "Cert Status: good" "$H_DIR/last_status"; then
+        echo good
+    elif grep -q "Cert Status: revoked" "$H_DIR/last_status"; then
+        echo revoked
+    else
+        echo error
+    fi
+}
+
+# h_until SECONDS CMD...: polls CMD until it succeeds.
+h_until() {
+    local limit=$1 i
+    shift
+    for ((i = 0; i < limit * 4; i++)); do
+        "$@" && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
+h_cleanup() {
+    local f pid
+    for f in "$H_DIR"/*.pid; do
+        [ -e "$f" ] || continue
+        h_httpd_stop "$(basename "$f" .pid)"
+    done
+    for pid in "${H_PIDS[@]}"; do h_stop_pid "$pid"; done
+    for f in "$H_DIR"/*.conf; do
+        [ -e "$f" ] && h_kill_strays "$(basename "$f" .conf)"
+    done
+    return 0
+}
