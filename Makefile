@@ -6,7 +6,7 @@ GUARD_CORE  := mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard/
 GUARD_SRC   := mod_ocsp_guard/mod_ocsp_guard.c $(GUARD_CORE)
 SOCACHE_CORE:= socache_ocsp/soc_record.c
 SOCACHE_SRC := socache_ocsp/mod_socache_ocsp.c $(SOCACHE_CORE)
-GUARD_HDR   := $(wildcard mod_ocsp_guard/*.h)
+GUARD_HDR   := $(wildcard mod_ocsp_guard/*.h) socache_ocsp/mod_socache_ocsp.h
 SOCACHE_HDR := $(wildcard socache_ocsp/*.h)
 
 MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so

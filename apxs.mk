@@ -21,5 +21,5 @@ SSL_LIBS    := -lssl -lcrypto -lpthread
 # $(call apxs_module,OUTPUT,SOURCES,LIBS)
 define apxs_module
 $(1): $(2) | build/out
-	$$(CC) $$(MOD_CFLAGS) $$(EXTRA_CFLAGS) -o $$@ $(2) $$(MOD_LDFLAGS) $(3)
+	$$(CC) $$(MOD_CFLAGS) -Isocache_ocsp $$(EXTRA_CFLAGS) -o $$@ $(2) $$(MOD_LDFLAGS) $(3)
 endef

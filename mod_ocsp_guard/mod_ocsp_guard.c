@@ -2,6 +2,7 @@
  * shared staple table and the refresher process. The OCSP work itself is in
  * the og_* core, which knows nothing of httpd. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
 
+#include "mod_socache_ocsp.h"
 #include "og_ocsp.h"
 #include "og_refresher.h"
 #include "og_table.h"
@@ -263,6 +265,16 @@ static void core_log(void *baton, int level, const char *fmt, ...)
 
 /* ----------------------------------------------------------------- cache */
 
+/* Providers that are not MP-safe (shmcb, dbm) get one caller at a time;
+ * only the refresher process uses this instance, so a thread mutex does. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+#define CACHE_CALL(c, call) do {                                             \
+        int serialise_ = ((c)->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE); \
+        if (serialise_) pthread_mutex_lock(&cache_lock);                     \
+        call;                                                                \
+        if (serialise_) pthread_mutex_unlock(&cache_lock);                   \
+    } while (0)
+
 static int cache_load(void *baton, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len)
 {
     guard_cache *c = baton;
@@ -270,7 +282,23 @@ static int cache_load(void *baton, const unsigned char *id, unsigned char *buf, 
     apr_pool_t *tmp;
     apr_status_t rv;
     apr_pool_create(&tmp, NULL);
-    rv = c->provider->retrieve(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
+    CACHE_CALL(c, rv = c->provider->retrieve(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp));
+    apr_pool_destroy(tmp);
+    *len = n;
+    return rv == APR_SUCCESS && n > 0;
+}
+
+static APR_OPTIONAL_FN_TYPE(socache_ocsp_retrieve_shared) *retrieve_shared;
+
+static int cache_load_shared(void *baton, const unsigned char *id, unsigned char *buf, size_t cap,
+                             size_t *len)
+{
+    guard_cache *c = baton;
+    unsigned int n = (unsigned int)cap;
+    apr_pool_t *tmp;
+    apr_status_t rv;
+    apr_pool_create(&tmp, NULL);
+    rv = retrieve_shared(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
     apr_pool_destroy(tmp);
     *len = n;
     return rv == APR_SUCCESS && n > 0;
@@ -283,8 +311,9 @@ static int cache_store(void *baton, const unsigned char *id, const unsigned char
     apr_pool_t *tmp;
     apr_status_t rv;
     apr_pool_create(&tmp, NULL);
-    rv = c->provider->store(c->instance, c->s, id, OG_ID_LEN, apr_time_from_sec(expiry),
-                            (unsigned char *)der, (unsigned int)len, tmp);
+    CACHE_CALL(c, rv = c->provider->store(c->instance, c->s, id, OG_ID_LEN,
+                                          apr_time_from_sec(expiry), (unsigned char *)der,
+                                          (unsigned int)len, tmp));
     apr_pool_destroy(tmp);
     return rv == APR_SUCCESS;
 }
@@ -453,7 +482,7 @@ static void refresher_main(server_rec *s, apr_pool_t *p)
     static volatile sig_atomic_t never = 0;
     guard_server_conf *gc = conf_of(s);
     og_refresher_cfg cfg;
-    og_cache_ops ops = { &cache, cache_load, cache_store };
+    og_cache_ops ops = { &cache, cache_load, NULL, cache_store };
     log_baton lb = { s };
     sigset_t all;
     int sig;
@@ -474,6 +503,10 @@ static void refresher_main(server_rec *s, apr_pool_t *p)
     cfg.ntargets = (unsigned)registry->targets->nelts;
     cfg.table = staple_table;
     cfg.concurrency = (unsigned)value_or(gc->concurrency, DEFAULT_CONCURRENCY);
+    /* only socache_ocsp has a shared tier to ask before each fetch */
+    retrieve_shared = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_retrieve_shared);
+    if (retrieve_shared && cache.provider && !strcmp(cache.provider->name, "ocsp"))
+        ops.load_shared = cache_load_shared;
     cfg.cache = cache.provider ? &ops : NULL;
     cfg.log = core_log;
     cfg.log_baton = &lb;

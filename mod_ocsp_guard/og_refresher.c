@@ -207,14 +207,16 @@ static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t 
 
 /* A cluster peer may have refreshed already: adopt its verified response
  * when it is newer than ours and not itself due for refresh. */
-static int adopt_from_cache(refresher *r, unsigned i, time_t now, const char *how)
+static int adopt_from_cache(refresher *r, unsigned i, time_t now, int shared, const char *how)
 {
     static __thread unsigned char buf[OG_SLOT_CAPACITY];
     const og_target *t = &r->cfg->targets[i];
+    const og_cache_ops *ops = r->cfg->cache;
+    int (*load)(void *, const unsigned char *, unsigned char *, size_t, size_t *);
     size_t len = 0;
     og_resp_info info;
-    if (!r->cfg->cache || !r->cfg->cache->load ||
-        !r->cfg->cache->load(r->cfg->cache->baton, t->cert->id, buf, sizeof(buf), &len))
+    load = !ops ? NULL : shared ? ops->load_shared : ops->load;
+    if (!load || !load(ops->baton, t->cert->id, buf, sizeof(buf), &len))
         return 0;
     if (!og_adopt_response(r->cfg->table, t, buf, len, now, OG_SOURCE_CACHE, &info))
         return 0;
@@ -261,7 +263,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&r->lock);
 
         og_fetch_outcome o;
-        int adopted = adopt_from_cache(r, (unsigned)i, now, "adopted from the shared cache");
+        int adopted = adopt_from_cache(r, (unsigned)i, now, 1, "adopted from the shared cache");
         if (!adopted || r->st[i].due <= time(NULL)) {
             og_fetch_and_verify(&r->cfg->targets[i], now, &o);
             pthread_mutex_lock(&r->lock);
@@ -311,7 +313,7 @@ static void load_initial(refresher *r, time_t now)
             continue;
         }
         og_table_clear(r->cfg->table, t->slot);
-        adopt_from_cache(r, i, now, "loaded from the cache");
+        adopt_from_cache(r, i, now, 0, "loaded from the cache");
     }
 }
 

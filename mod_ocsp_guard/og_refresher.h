@@ -24,6 +24,10 @@ typedef struct og_cache_ops {
     void *baton;
     /* 1 and the DER in buf when found */
     int (*load)(void *baton, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len);
+    /* Optional: the shared (cluster) tier alone, where a peer may have
+     * stored a newer response; consulted before each fetch. */
+    int (*load_shared)(void *baton, const unsigned char *id, unsigned char *buf, size_t cap,
+                       size_t *len);
     /* 1 when stored; expiry is the response's nextUpdate */
     int (*store)(void *baton, const unsigned char *id, const unsigned char *der, size_t len,
                  time_t expiry);

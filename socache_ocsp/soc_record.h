@@ -1,0 +1,89 @@
+/* socache_ocsp core: the record format, crash-safe record files and the
+ * argument string. Knows nothing of httpd or APR. */
+#ifndef SOC_RECORD_H
+#define SOC_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SOC_MAGIC "OGSC"
+#define SOC_VERSION 1
+#define SOC_HEADER_LEN 28        /* magic 4, version 1, pad 3, expiry 8, key len 4, value len 4, crc 4 */
+#define SOC_MAX_KEY 120          /* hex of it must fit a file name */
+#define SOC_MAX_VALUE (1024 * 1024)
+
+typedef enum {
+    SOC_OK = 0,
+    SOC_SHORT,                   /* fewer bytes than the header or the lengths say */
+    SOC_BAD_MAGIC,
+    SOC_BAD_VERSION,
+    SOC_ZERO_LENGTH,
+    SOC_TOO_LARGE,
+    SOC_BAD_CHECKSUM,
+    SOC_EXPIRED,
+    SOC_WRONG_KEY                /* a valid record, but for another key */
+} soc_result;
+
+const char *soc_result_name(soc_result r);
+uint32_t soc_crc32(uint32_t crc, const unsigned char *p, size_t n);
+
+/* Bytes a record for these lengths takes. */
+size_t soc_record_size(size_t klen, size_t vlen);
+/* Writes the record into out (soc_record_size bytes). expiry is in
+ * microseconds since the epoch, as apr_time_t. */
+void soc_record_encode(unsigned char *out, const unsigned char *key, size_t klen,
+                       const unsigned char *value, size_t vlen, int64_t expiry);
+
+typedef struct soc_record {
+    const unsigned char *key;
+    size_t klen;
+    const unsigned char *value;
+    size_t vlen;
+    int64_t expiry;
+} soc_record;
+
+/* Checks every field; on SOC_OK rec points into buf. now: microseconds. */
+soc_result soc_record_decode(const unsigned char *buf, size_t len, int64_t now, soc_record *rec);
+
+/* "DIR[,redis=HOST:PORT][,prefix=STRING][,timeout=MILLISECONDS]" */
+typedef struct soc_args {
+    char dir[4096];
+    char redis_host[256];        /* empty: no Redis tier */
+    int redis_port;
+    char prefix[128];
+    int timeout_ms;
+} soc_args;
+#define SOC_DEFAULT_PREFIX "socache_ocsp:"
+#define SOC_DEFAULT_TIMEOUT_MS 50
+
+/* Returns NULL, or a message naming the part that is wrong (static or in
+ * err). An empty DIR is left empty for the caller to default. */
+const char *soc_parse_args(const char *arg, soc_args *out, char *err, size_t errlen);
+
+/* Record files: DIR/<hex key>. */
+int soc_key_filename(const unsigned char *key, size_t klen, char *out, size_t outlen);
+
+/* Writes the record to a temporary file in dir, flushes it and renames it
+ * into place, so readers see the old or the new record, never a mix.
+ * Returns 0 or an errno value; on failure the old record is untouched. */
+int soc_file_store(const char *dir, const unsigned char *key, size_t klen,
+                   const unsigned char *value, size_t vlen, int64_t expiry);
+/* Reads the record for key. Returns SOC_OK with the value copied into buf
+ * (cap bytes; *vlen set), or the reason it is unusable. A record that is
+ * corrupt or expired is removed. *missing is set when there is no file. */
+soc_result soc_file_load(const char *dir, const unsigned char *key, size_t klen, int64_t now,
+                         unsigned char *buf, size_t cap, size_t *vlen, int64_t *expiry,
+                         int *missing);
+int soc_file_remove(const char *dir, const unsigned char *key, size_t klen);
+
+typedef int soc_visit_fn(void *ctx, const soc_record *rec);
+typedef struct soc_sweep_stats {
+    unsigned kept, expired, corrupt, stale_tmp;
+    uint64_t bytes;
+} soc_sweep_stats;
+/* Visits every valid record (visit may be NULL; a non-zero return stops the
+ * walk and is returned), removes expired and corrupt ones and temporary
+ * files older than a minute. */
+int soc_sweep(const char *dir, int64_t now, soc_visit_fn *visit, void *ctx, soc_sweep_stats *st);
+
+#endif
