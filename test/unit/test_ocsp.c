@@ -1,0 +1,335 @@
+/* OCSP core: certificate pairs, requests, and the verification matrix. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "og_ocsp.h"
+#include "testpki.h"
+
+static tp_cert ca, other_ca, leaf, other_leaf, responder, responder_noeku, foreign_responder, must;
+static og_cert *cert;
+
+static void setup(void)
+{
+    char err[256];
+    ca = tp_ca("Unit CA");
+    other_ca = tp_ca("Other CA");
+    leaf = tp_issue(&ca, "leaf.test", "leaf", "http://127.0.0.1:1/ocsp", 0x1001);
+    other_leaf = tp_issue(&ca, "other.test", "leaf", "http://127.0.0.1:1/ocsp", 0x1002);
+    responder = tp_issue(&ca, "Unit Responder", "responder", NULL, 0x2001);
+    responder_noeku = tp_issue(&ca, "Unit Responder without EKU", "responder-noeku", NULL, 0x2002);
+    foreign_responder = tp_issue(&other_ca, "Foreign Responder", "responder", NULL, 0x2003);
+    must = tp_issue(&ca, "must.test", "muststaple", "http://127.0.0.1:1/", 0x1003);
+    char *pem = tp_pair_pem(&leaf, &ca);
+    cert = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    free(pem);
+    ck_assert_msg(cert != NULL, "%s", err);
+}
+
+static void teardown(void)
+{
+    og_cert_free(cert);
+    tp_free(&ca); tp_free(&other_ca); tp_free(&leaf); tp_free(&other_leaf);
+    tp_free(&responder); tp_free(&responder_noeku); tp_free(&foreign_responder); tp_free(&must);
+}
+
+static tp_resp_opts good_opts(void)
+{
+    tp_resp_opts o = { 0 };
+    o.status = V_OCSP_CERTSTATUS_GOOD;
+    o.this_offset = -60;
+    o.next_offset = 3600;
+    o.signer = &ca;
+    o.id_issuer = &ca;
+    o.id_subject = &leaf;
+    return o;
+}
+
+static og_verify_result verify_opts(const tp_resp_opts *o, og_resp_info *info, long skew)
+{
+    size_t len;
+    char why[256];
+    unsigned char *der = tp_response(o, &len);
+    og_verify_result r = og_verify_response(cert, der, len, time(NULL), skew, info, why, sizeof(why));
+    OPENSSL_free(der);
+    return r;
+}
+
+START_TEST(cert_pair_fields)
+{
+    unsigned char digest[20];
+    unsigned int n;
+    X509_digest(leaf.cert, EVP_sha1(), digest, &n);
+    ck_assert_mem_eq(cert->id, digest, 20);
+    ck_assert_str_eq(cert->ocsp_url, "http://127.0.0.1:1/ocsp");
+    ck_assert_int_eq(cert->must_staple, 0);
+    ck_assert_ptr_nonnull(strstr(cert->name, "CN=leaf.test"));
+    ck_assert_ptr_nonnull(strstr(cert->name, "serial 1001"));
+    ck_assert_int_eq(og_x509_must_staple(must.cert), 1);
+}
+END_TEST
+
+START_TEST(cert_pair_rejects_wrong_issuer_and_garbage)
+{
+    char err[256];
+    char *pem = tp_pair_pem(&leaf, &other_ca);
+    ck_assert_ptr_null(og_cert_from_pem(pem, strlen(pem), err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "did not issue"));
+    free(pem);
+    ck_assert_ptr_null(og_cert_from_pem("garbage", 7, err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "PEM"));
+}
+END_TEST
+
+START_TEST(request_get_or_post)
+{
+    unsigned char *der;
+    size_t len;
+    ck_assert(og_request_der(cert, &der, &len));
+    ck_assert(len > 0 && len < 189);
+    ck_assert(og_request_use_get(len));
+    /* base64 of 189 bytes is 252 characters; of 190, 256: RFC 5019 says POST */
+    ck_assert(og_request_use_get(189));
+    ck_assert(!og_request_use_get(190));
+    ck_assert(!og_request_use_get(1024));
+    char *url = og_request_get_url("http://r.test/ocsp", der, len);
+    ck_assert_ptr_nonnull(url);
+    ck_assert(!strncmp(url, "http://r.test/ocsp/", 19));
+    ck_assert_ptr_null(strpbrk(url + 19, "+/="));
+    /* decoding the escaped path gives the request back */
+    char b64[512];
+    size_t o = 0;
+    for (const char *p = url + 19; *p; p++) {
+        if (*p == '%') {
+            unsigned v;
+            sscanf(p + 1, "%2X", &v);
+            b64[o++] = (char)v;
+            p += 2;
+        } else {
+            b64[o++] = *p;
+        }
+    }
+    b64[o] = '\0';
+    unsigned char back[512];
+    int n = EVP_DecodeBlock(back, (unsigned char *)b64, (int)o);
+    ck_assert_int_ge(n, (int)len);
+    ck_assert_mem_eq(back, der, len);
+    free(url);
+    url = og_request_get_url("http://r.test/", der, len);
+    ck_assert(strncmp(url, "http://r.test//", 15));
+    free(url);
+    OPENSSL_free(der);
+}
+END_TEST
+
+START_TEST(verify_good_signed_by_issuer)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_OK);
+    ck_assert_int_eq(info.status, OG_STATUS_GOOD);
+    ck_assert(info.has_next_update);
+    ck_assert(llabs((long long)(info.next_update - info.this_update) - 3660) <= 1);
+}
+END_TEST
+
+START_TEST(verify_good_delegated_responder)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.signer = &responder;
+    o.include = &responder;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_OK);
+    ck_assert_int_eq(info.status, OG_STATUS_GOOD);
+}
+END_TEST
+
+START_TEST(verify_revoked_and_unknown)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.status = V_OCSP_CERTSTATUS_REVOKED;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_OK);
+    ck_assert_int_eq(info.status, OG_STATUS_REVOKED);
+    ck_assert(info.revoked_at > 0);
+    o.status = V_OCSP_CERTSTATUS_UNKNOWN;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_OK);
+    ck_assert_int_eq(info.status, OG_STATUS_UNKNOWN);
+}
+END_TEST
+
+START_TEST(verify_wrong_certificate)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.id_subject = &other_leaf;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_NO_MATCH);
+}
+END_TEST
+
+START_TEST(verify_wrong_issuer)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    /* another CA signs a response about our certificate */
+    o.signer = &other_ca;
+    o.include = &other_ca;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_UNTRUSTED_SIGNER);
+    /* and a CertID computed under another issuer does not match */
+    o = good_opts();
+    o.id_issuer = &other_ca;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_NO_MATCH);
+}
+END_TEST
+
+START_TEST(verify_signer_without_ocsp_signing)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.signer = &responder_noeku;
+    o.include = &responder_noeku;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_UNTRUSTED_SIGNER);
+}
+END_TEST
+
+START_TEST(verify_signer_from_another_ca)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.signer = &foreign_responder;
+    o.include = &foreign_responder;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_UNTRUSTED_SIGNER);
+    /* without the certificate inside, the signer cannot even be found */
+    o.include = NULL;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_UNTRUSTED_SIGNER);
+}
+END_TEST
+
+START_TEST(verify_bad_signature)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.corrupt_signature = 1;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_BAD_SIGNATURE);
+    o.signer = &responder;
+    o.include = &responder;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_BAD_SIGNATURE);
+}
+END_TEST
+
+START_TEST(verify_expired)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.this_offset = -7200;
+    o.next_offset = -1;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_EXPIRED);
+}
+END_TEST
+
+START_TEST(verify_this_update_in_future)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.this_offset = 600;
+    o.next_offset = 7200;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_NOT_YET_VALID);
+    /* within the allowed skew it is accepted */
+    o.this_offset = 200;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_OK);
+    ck_assert_int_eq(verify_opts(&o, &info, 0), OG_VERIFY_NOT_YET_VALID);
+}
+END_TEST
+
+START_TEST(verify_no_next_update)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.no_next_update = 1;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_OK);
+    ck_assert(!info.has_next_update);
+    ck_assert_int_eq((long)(info.next_update - info.this_update), OG_NO_NEXT_UPDATE_VALIDITY);
+    /* an hour after thisUpdate such a response is no longer trusted */
+    o.this_offset = -OG_NO_NEXT_UPDATE_VALIDITY - 10;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_EXPIRED);
+}
+END_TEST
+
+START_TEST(verify_not_successful)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.response_status = OCSP_RESPONSE_STATUS_TRYLATER;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_NOT_SUCCESSFUL);
+    o.response_status = OCSP_RESPONSE_STATUS_UNAUTHORIZED;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_NOT_SUCCESSFUL);
+}
+END_TEST
+
+START_TEST(verify_malformed_truncated_oversized)
+{
+    og_resp_info info;
+    char why[256];
+    size_t len;
+    tp_resp_opts o = good_opts();
+    unsigned char *der = tp_response(&o, &len);
+    time_t now = time(NULL);
+    /* every truncation fails cleanly */
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_ne(og_verify_response(cert, der, cut, now, 300, &info, why, sizeof(why)), OG_VERIFY_OK);
+    /* trailing bytes after a valid response */
+    unsigned char *longer = malloc(len + 4);
+    memcpy(longer, der, len);
+    memcpy(longer + len, "junk", 4);
+    ck_assert_int_eq(og_verify_response(cert, longer, len + 4, now, 300, &info, why, sizeof(why)),
+                     OG_VERIFY_MALFORMED);
+    free(longer);
+    /* random bytes */
+    unsigned char noise[512];
+    RAND_bytes(noise, sizeof(noise));
+    ck_assert_int_ne(og_verify_response(cert, noise, sizeof(noise), now, 300, &info, why, sizeof(why)), OG_VERIFY_OK);
+    /* oversized */
+    unsigned char *big = calloc(1, OG_MAX_RESPONSE + 1);
+    ck_assert_int_eq(og_verify_response(cert, big, OG_MAX_RESPONSE + 1, now, 300, &info, why, sizeof(why)),
+                     OG_VERIFY_TOO_LARGE);
+    free(big);
+    /* every bit flip is caught: framing, status, signed data or signature */
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            der[i] ^= (unsigned char)(1 << bit);
+            og_verify_result r = og_verify_response(cert, der, len, now, 300, &info, why, sizeof(why));
+            der[i] ^= (unsigned char)(1 << bit);
+            ck_assert_msg(r != OG_VERIFY_OK, "bit %d of byte %zu flipped, still verified", bit, i);
+        }
+    }
+    OPENSSL_free(der);
+}
+END_TEST
+
+Suite *ocsp_suite(void)
+{
+    Suite *s = suite_create("ocsp");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, cert_pair_fields);
+    tcase_add_test(tc, cert_pair_rejects_wrong_issuer_and_garbage);
+    tcase_add_test(tc, request_get_or_post);
+    tcase_add_test(tc, verify_good_signed_by_issuer);
+    tcase_add_test(tc, verify_good_delegated_responder);
+    tcase_add_test(tc, verify_revoked_and_unknown);
+    tcase_add_test(tc, verify_wrong_certificate);
+    tcase_add_test(tc, verify_wrong_issuer);
+    tcase_add_test(tc, verify_signer_without_ocsp_signing);
+    tcase_add_test(tc, verify_signer_from_another_ca);
+    tcase_add_test(tc, verify_bad_signature);
+    tcase_add_test(tc, verify_expired);
+    tcase_add_test(tc, verify_this_update_in_future);
+    tcase_add_test(tc, verify_no_next_update);
+    tcase_add_test(tc, verify_not_successful);
+    tcase_add_test(tc, verify_malformed_truncated_oversized);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,409 @@
+/* socache_ocsp core: record format, corruption matrix, files, sweep,
+ * arguments, and the crash, concurrency and full-disk cases. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "soc_record.h"
+
+static const unsigned char KEY[20] = "0123456789abcdefghij";
+static char dir[256];
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/soc_unit.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static unsigned char *encode(const char *value, int64_t expiry, size_t *len)
+{
+    size_t vlen = strlen(value);
+    *len = soc_record_size(sizeof(KEY), vlen);
+    unsigned char *rec = malloc(*len);
+    soc_record_encode(rec, KEY, sizeof(KEY), (const unsigned char *)value, vlen, expiry);
+    return rec;
+}
+
+START_TEST(roundtrip)
+{
+    size_t len;
+    int64_t exp = now_us() + 60000000;
+    unsigned char *rec = encode("hello ocsp", exp, &len);
+    soc_record r;
+    ck_assert_int_eq(soc_record_decode(rec, len, now_us(), &r), SOC_OK);
+    ck_assert_uint_eq(r.vlen, 10);
+    ck_assert_mem_eq(r.value, "hello ocsp", 10);
+    ck_assert_mem_eq(r.key, KEY, sizeof(KEY));
+    ck_assert(r.expiry == exp);
+    free(rec);
+}
+END_TEST
+
+START_TEST(corruption_matrix)
+{
+    size_t len;
+    int64_t now = now_us();
+    unsigned char *rec = encode("some response bytes", now + 60000000, &len);
+    soc_record r;
+    /* bad magic */
+    rec[0] ^= 0xFF;
+    ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_MAGIC);
+    rec[0] ^= 0xFF;
+    /* wrong version */
+    rec[4] = 2;
+    ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_VERSION);
+    rec[4] = SOC_VERSION;
+    /* short: every truncation */
+    for (size_t cut = 0; cut < len; cut++)
+        ck_assert_int_eq(soc_record_decode(rec, cut, now, &r), SOC_SHORT);
+    /* checksum: any flipped byte of expiry, key or value */
+    for (size_t i = 8; i < len; i++) {
+        if (i >= 16 && i < 28)
+            continue;            /* lengths and the checksum itself: checked below */
+        rec[i] ^= 0x5A;
+        ck_assert_int_ne(soc_record_decode(rec, len, now, &r), SOC_OK);
+        rec[i] ^= 0x5A;
+    }
+    rec[26] ^= 1;
+    ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_CHECKSUM);
+    rec[26] ^= 1;
+    /* lengths that disagree with the size */
+    rec[23] ^= 1;
+    ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_SHORT);
+    rec[23] ^= 1;
+    /* zero length */
+    unsigned char z[SOC_HEADER_LEN];
+    memcpy(z, rec, SOC_HEADER_LEN);
+    memset(z + 20, 0, 4);
+    ck_assert_int_eq(soc_record_decode(z, sizeof(z), now, &r), SOC_ZERO_LENGTH);
+    /* expiry in the past */
+    free(rec);
+    rec = encode("old", now - 1, &len);
+    ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_EXPIRED);
+    free(rec);
+}
+END_TEST
+
+START_TEST(file_store_load_remove)
+{
+    unsigned char buf[100];
+    size_t vlen;
+    int missing;
+    int64_t exp = now_us() + 60000000, got;
+    ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, &got, &missing), SOC_SHORT);
+    ck_assert(missing);
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), (const unsigned char *)"v1", 2, exp), 0);
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), (const unsigned char *)"value2", 6, exp), 0);
+    ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, &got, &missing), SOC_OK);
+    ck_assert_uint_eq(vlen, 6);
+    ck_assert_mem_eq(buf, "value2", 6);
+    ck_assert(got == exp);
+    /* a buffer too small: not found, the record stays */
+    ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, 3, &vlen, &got, &missing), SOC_TOO_LARGE);
+    ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, &got, &missing), SOC_OK);
+    ck_assert_int_eq(soc_file_remove(dir, KEY, sizeof(KEY)), 0);
+    ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, &got, &missing), SOC_SHORT);
+    ck_assert(missing);
+    ck_assert_int_eq(soc_file_remove(dir, KEY, sizeof(KEY)), 0);
+    /* bad keys and values are refused */
+    ck_assert_int_eq(soc_file_store(dir, KEY, 0, (const unsigned char *)"x", 1, exp), EINVAL);
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), (const unsigned char *)"x", 0, exp), EINVAL);
+}
+END_TEST
+
+static void write_file(const char *name, const void *data, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+static int exists(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+START_TEST(corrupt_files_are_misses_and_removed)
+{
+    char name[64];
+    unsigned char buf[100];
+    size_t vlen, len;
+    int missing;
+    soc_key_filename(KEY, sizeof(KEY), name, sizeof(name));
+    unsigned char *rec = encode("payload", now_us() + 60000000, &len);
+    struct { const char *what; size_t cut; int byte; soc_result want; } cases[] = {
+        { "truncated", 10, -1, SOC_SHORT },
+        { "truncated value", 0, -2, SOC_SHORT },
+        { "bad magic", 0, 1, SOC_BAD_MAGIC },
+        { "wrong version", 0, 4, SOC_BAD_VERSION },
+        { "checksum", 0, 30, SOC_BAD_CHECKSUM },
+        { "empty file", 1, -1, SOC_SHORT },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned char copy[256];
+        size_t n = len;
+        memcpy(copy, rec, len);
+        if (cases[i].byte >= 0)
+            copy[cases[i].byte] ^= 0x11;
+        if (cases[i].byte == -1)
+            n = cases[i].cut == 1 ? 0 : cases[i].cut;
+        if (cases[i].byte == -2)
+            n = len - 1;
+        write_file(name, copy, n);
+        ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, NULL, &missing),
+                         cases[i].want);
+        ck_assert_msg(!missing, "%s", cases[i].what);
+        ck_assert_msg(!exists(name), "%s: corrupt record not removed", cases[i].what);
+    }
+    /* a valid record stored under another key's name */
+    unsigned char other[20];
+    memset(other, 'z', sizeof(other));
+    write_file(name, rec, len);
+    char other_name[64];
+    soc_key_filename(other, sizeof(other), other_name, sizeof(other_name));
+    {
+        char from[512], to[512];
+        snprintf(from, sizeof(from), "%s/%s", dir, name);
+        snprintf(to, sizeof(to), "%s/%s", dir, other_name);
+        rename(from, to);
+    }
+    ck_assert_int_eq(soc_file_load(dir, other, sizeof(other), now_us(), buf, sizeof(buf), &vlen, NULL, &missing),
+                     SOC_WRONG_KEY);
+    free(rec);
+}
+END_TEST
+
+static int count_visits(void *ctx, const soc_record *rec)
+{
+    (void)rec;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+START_TEST(sweep_removes_expired_corrupt_and_stale_tmp)
+{
+    unsigned char k2[20], k3[20];
+    memset(k2, 2, sizeof(k2));
+    memset(k3, 3, sizeof(k3));
+    int64_t now = now_us();
+    soc_file_store(dir, KEY, sizeof(KEY), (const unsigned char *)"live", 4, now + 60000000);
+    soc_file_store(dir, k2, sizeof(k2), (const unsigned char *)"dead", 4, now + 1);
+    char name3[64];
+    soc_key_filename(k3, sizeof(k3), name3, sizeof(name3));
+    write_file(name3, "garbage!", 8);
+    write_file(".tmp.1.2.3", "partial", 7);
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s/.tmp.1.2.3", dir);
+    struct timespec old[2] = { { time(NULL) - 3600, 0 }, { time(NULL) - 3600, 0 } };
+    utimensat(AT_FDCWD, tmp, old, 0);
+    write_file(".tmp.4.5.6", "in progress", 11);   /* fresh: a writer may be at work */
+    usleep(10);
+    int visits = 0;
+    soc_sweep_stats st;
+    soc_sweep(dir, now + 10, count_visits, &visits, &st);
+    ck_assert_int_eq(visits, 1);
+    ck_assert_uint_eq(st.kept, 1);
+    ck_assert_uint_eq(st.expired, 1);
+    ck_assert_uint_eq(st.corrupt, 1);
+    ck_assert_uint_eq(st.stale_tmp, 1);
+    ck_assert(!exists(".tmp.1.2.3"));
+    ck_assert(exists(".tmp.4.5.6"));
+    ck_assert(!exists(name3));
+}
+END_TEST
+
+START_TEST(argument_parsing)
+{
+    soc_args a;
+    char err[256];
+    ck_assert_ptr_null(soc_parse_args("/var/cache/ocsp", &a, err, sizeof(err)));
+    ck_assert_str_eq(a.dir, "/var/cache/ocsp");
+    ck_assert_str_eq(a.redis_host, "");
+    ck_assert_int_eq(a.timeout_ms, SOC_DEFAULT_TIMEOUT_MS);
+    ck_assert_str_eq(a.prefix, SOC_DEFAULT_PREFIX);
+    ck_assert_ptr_null(soc_parse_args("/d,redis=127.0.0.1:6379,prefix=site1:,timeout=200", &a, err, sizeof(err)));
+    ck_assert_str_eq(a.redis_host, "127.0.0.1");
+    ck_assert_int_eq(a.redis_port, 6379);
+    ck_assert_str_eq(a.prefix, "site1:");
+    ck_assert_int_eq(a.timeout_ms, 200);
+    ck_assert_ptr_null(soc_parse_args("", &a, err, sizeof(err)));
+    ck_assert_str_eq(a.dir, "");
+    ck_assert_ptr_null(soc_parse_args(NULL, &a, err, sizeof(err)));
+    struct { const char *arg, *names; } bad[] = {
+        { "relative/dir", "absolute" },
+        { "/d,redis=host", "redis='host'" },
+        { "/d,redis=host:0", "redis='host:0'" },
+        { "/d,redis=:6379", "redis=':6379'" },
+        { "/d,redis=host:99999", "redis=" },
+        { "/d,timeout=0", "timeout='0'" },
+        { "/d,timeout=abc", "timeout='abc'" },
+        { "/d,prefix=", "prefix=''" },
+        { "/d,colour=blue", "unknown option 'colour'" },
+        { "/d,,timeout=5", "'' is not NAME=VALUE" },
+        { "redis=h:1", "first part" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *msg = soc_parse_args(bad[i].arg, &a, err, sizeof(err));
+        ck_assert_msg(msg != NULL, "%s accepted", bad[i].arg);
+        ck_assert_msg(strstr(msg, bad[i].names) != NULL, "%s: message '%s' does not name '%s'",
+                      bad[i].arg, msg, bad[i].names);
+    }
+}
+END_TEST
+
+/* Values that say what they should contain: byte i = (tag + i) & 0xFF,
+ * tag in the first four bytes. */
+static void fill(unsigned char *v, size_t len, uint32_t tag)
+{
+    memcpy(v, &tag, 4);
+    for (size_t i = 4; i < len; i++)
+        v[i] = (unsigned char)(tag + i);
+}
+
+static int consistent(const unsigned char *v, size_t len)
+{
+    uint32_t tag;
+    if (len < 4)
+        return 0;
+    memcpy(&tag, v, 4);
+    for (size_t i = 4; i < len; i++)
+        if (v[i] != (unsigned char)(tag + i))
+            return 0;
+    return 1;
+}
+
+START_TEST(processes_never_see_torn_records)
+{
+    enum { PROCS = 4, KEYS = 3, ROUNDS = 400 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        if (pids[p] == 0) {
+            unsigned char v[8192], buf[8192], key[20];
+            int bad = 0;
+            for (int r = 0; r < ROUNDS; r++) {
+                memset(key, 'a' + r % KEYS, sizeof(key));
+                size_t len = 100 + (size_t)((p * 997 + r * 131) % 8000);
+                fill(v, len, (uint32_t)(p << 16 | r));
+                soc_file_store(dir, key, sizeof(key), v, len, now_us() + 60000000);
+                size_t got;
+                int missing;
+                memset(key, 'a' + (r + 1) % KEYS, sizeof(key));
+                soc_result res = soc_file_load(dir, key, sizeof(key), now_us(), buf, sizeof(buf), &got, NULL, &missing);
+                if (res == SOC_OK && !consistent(buf, got))
+                    bad++;
+                if (res != SOC_OK && !missing)
+                    bad++;
+            }
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        waitpid(pids[p], &status, 0);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d saw a torn record", p);
+    }
+}
+END_TEST
+
+START_TEST(writer_killed_mid_store_leaves_old_value)
+{
+    static unsigned char big[SOC_MAX_VALUE];
+    unsigned char *buf = malloc(SOC_MAX_VALUE);
+    size_t got;
+    int missing;
+    fill(big, 64, 7);
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), big, 64, now_us() + 60000000), 0);
+    for (int round = 0; round < 10; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            fill(big, sizeof(big), 1000 + (uint32_t)round);
+            for (;;)
+                soc_file_store(dir, KEY, sizeof(KEY), big, sizeof(big), now_us() + 60000000);
+        }
+        usleep(2000 + (useconds_t)round * 1500);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, SOC_MAX_VALUE, &got, NULL, &missing), SOC_OK);
+        ck_assert(consistent(buf, got));
+        ck_assert(got == 64 || got == sizeof(big));
+    }
+    free(buf);
+}
+END_TEST
+
+START_TEST(full_disk_fails_store_keeps_old)
+{
+    unsigned char v[4096], buf[8192];
+    size_t got;
+    int missing;
+    fill(v, 100, 42);
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), v, 100, now_us() + 60000000), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* a file size limit stands in for a full disk: writes fail with EFBIG */
+        struct rlimit rl = { 1024, 1024 };
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &rl);
+        fill(v, sizeof(v), 43);
+        int rc = soc_file_store(dir, KEY, sizeof(KEY), v, sizeof(v), now_us() + 60000000);
+        _exit(rc == EFBIG ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "store did not fail with EFBIG");
+    ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &got, NULL, &missing), SOC_OK);
+    ck_assert_uint_eq(got, 100);
+    ck_assert(consistent(buf, got));
+    soc_sweep_stats st;
+    soc_sweep(dir, now_us(), NULL, NULL, &st);
+    ck_assert_uint_eq(st.kept, 1);
+}
+END_TEST
+
+Suite *record_suite(void)
+{
+    Suite *s = suite_create("record");
+    TCase *tc = tcase_create("socache_ocsp");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, roundtrip);
+    tcase_add_test(tc, corruption_matrix);
+    tcase_add_test(tc, file_store_load_remove);
+    tcase_add_test(tc, corrupt_files_are_misses_and_removed);
+    tcase_add_test(tc, sweep_removes_expired_corrupt_and_stale_tmp);
+    tcase_add_test(tc, argument_parsing);
+    tcase_add_test(tc, processes_never_see_torn_records);
+    tcase_add_test(tc, writer_killed_mid_store_leaves_old_value);
+    tcase_add_test(tc, full_disk_fails_store_keeps_old);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,219 @@
+/* The staple table: lookup, publish/read, what is stapled, carry-over, and
+ * readers never seeing a torn response while a writer works. */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/sha.h>
+
+#include "og_table.h"
+
+#define N 64
+
+static unsigned char ids[N][OG_ID_LEN];
+static void *mem;
+static og_table *table;
+
+static void make_ids(unsigned char (*out)[OG_ID_LEN], unsigned n, unsigned seed)
+{
+    for (unsigned i = 0; i < n; i++) {
+        unsigned v = i + seed;
+        SHA1((const unsigned char *)&v, sizeof(v), out[i]);
+    }
+}
+
+static void setup(void)
+{
+    make_ids(ids, N, 0);
+    mem = calloc(1, og_table_size(N));
+    table = og_table_init(mem, og_table_size(N), N, (const unsigned char (*)[OG_ID_LEN])ids);
+    ck_assert_ptr_nonnull(table);
+}
+
+static void teardown(void)
+{
+    free(mem);
+}
+
+static og_slot_meta meta(og_cert_status st, time_t next)
+{
+    og_slot_meta m = { st, next - 100, next, next - 100, next - 100, OG_SOURCE_RESPONDER };
+    return m;
+}
+
+START_TEST(find_every_id_and_no_other)
+{
+    for (unsigned i = 0; i < N; i++)
+        ck_assert_int_eq(og_table_find(table, ids[i], OG_ID_LEN), (int)i);
+    unsigned char stranger[OG_ID_LEN];
+    memset(stranger, 0xEE, sizeof(stranger));
+    ck_assert_int_eq(og_table_find(table, stranger, OG_ID_LEN), -1);
+    ck_assert_int_eq(og_table_find(table, ids[0], 19), -1);
+    ck_assert(og_table_valid(mem, og_table_size(N)));
+    ck_assert(!og_table_valid(mem, 16));
+}
+END_TEST
+
+START_TEST(duplicate_ids_rejected)
+{
+    unsigned char dup[2][OG_ID_LEN];
+    memcpy(dup[0], ids[3], OG_ID_LEN);
+    memcpy(dup[1], ids[3], OG_ID_LEN);
+    void *m = calloc(1, og_table_size(2));
+    ck_assert_ptr_null(og_table_init(m, og_table_size(2), 2, (const unsigned char (*)[OG_ID_LEN])dup));
+    ck_assert_ptr_null(og_table_init(m, 10, 2, (const unsigned char (*)[OG_ID_LEN])ids));
+    free(m);
+}
+END_TEST
+
+START_TEST(staple_rules)
+{
+    unsigned char der[100], buf[OG_SLOT_CAPACITY];
+    size_t len = 1;
+    time_t now = 1000000;
+    memset(der, 0x30, sizeof(der));
+    /* empty slot: nothing */
+    ck_assert(!og_table_staple(table, 5, now, buf, sizeof(buf), &len));
+    og_slot_meta m = meta(OG_STATUS_GOOD, now + 10);
+    ck_assert(og_table_publish(table, 5, der, sizeof(der), &m));
+    ck_assert(og_table_staple(table, 5, now, buf, sizeof(buf), &len));
+    ck_assert_uint_eq(len, sizeof(der));
+    ck_assert_mem_eq(buf, der, sizeof(der));
+    /* at and after nextUpdate: never stapled */
+    ck_assert(!og_table_staple(table, 5, now + 10, buf, sizeof(buf), &len));
+    ck_assert(!og_table_staple(table, 5, now + 1000, buf, sizeof(buf), &len));
+    /* revoked is stapled, unknown is not */
+    m = meta(OG_STATUS_REVOKED, now + 10);
+    og_table_publish(table, 5, der, sizeof(der), &m);
+    ck_assert(og_table_staple(table, 5, now, buf, sizeof(buf), &len));
+    m = meta(OG_STATUS_UNKNOWN, now + 10);
+    og_table_publish(table, 5, der, sizeof(der), &m);
+    ck_assert(!og_table_staple(table, 5, now, buf, sizeof(buf), &len));
+    /* cleared */
+    m = meta(OG_STATUS_GOOD, now + 10);
+    og_table_publish(table, 5, der, sizeof(der), &m);
+    og_table_clear(table, 5);
+    ck_assert(!og_table_staple(table, 5, now, buf, sizeof(buf), &len));
+    /* too large for a slot, and slots out of range */
+    unsigned char *big = calloc(1, OG_SLOT_CAPACITY + 1);
+    ck_assert(!og_table_publish(table, 5, big, OG_SLOT_CAPACITY + 1, &m));
+    free(big);
+    ck_assert(!og_table_publish(table, N, der, sizeof(der), &m));
+    ck_assert(!og_table_staple(table, N, now, buf, sizeof(buf), &len));
+    /* a reader buffer too small gets nothing rather than a cut response */
+    og_table_publish(table, 5, der, sizeof(der), &m);
+    ck_assert(!og_table_staple(table, 5, now, buf, 10, &len));
+}
+END_TEST
+
+START_TEST(carry_over_by_id)
+{
+    unsigned char other_ids[N][OG_ID_LEN], der[50], buf[OG_SLOT_CAPACITY];
+    size_t len;
+    time_t now = 1000;
+    og_slot_meta m = meta(OG_STATUS_GOOD, now + 100), got;
+    memset(der, 0x42, sizeof(der));
+    og_table_publish(table, 7, der, sizeof(der), &m);
+    og_table_publish(table, 9, der, 20, &m);
+    /* the next generation has id 7 at another place, and no id 9 */
+    make_ids(other_ids, N, 1000);
+    memcpy(other_ids[40], ids[7], OG_ID_LEN);
+    void *m2 = calloc(1, og_table_size(N));
+    og_table *t2 = og_table_init(m2, og_table_size(N), N, (const unsigned char (*)[OG_ID_LEN])other_ids);
+    ck_assert_ptr_nonnull(t2);
+    ck_assert_uint_eq(og_table_carry_over(t2, table), 1);
+    ck_assert(og_table_read(t2, 40, buf, sizeof(buf), &len, &got));
+    ck_assert_uint_eq(len, sizeof(der));
+    ck_assert_int_eq(got.next_update, now + 100);
+    ck_assert_uint_eq(got.source, OG_SOURCE_RESTART);
+    free(m2);
+}
+END_TEST
+
+/* A writer publishes responses whose bytes all equal their length's low
+ * byte; readers check every copy they get is whole. */
+static volatile int stop_flag;
+
+static void *writer(void *arg)
+{
+    static unsigned char der[OG_SLOT_CAPACITY];
+    unsigned n = 0;
+    (void)arg;
+    while (!stop_flag) {
+        size_t len = 1 + (n * 7919u) % (OG_SLOT_CAPACITY - 1);
+        memset(der, (int)(len & 0xFF), len);
+        og_slot_meta m = meta(OG_STATUS_GOOD, (time_t)(2000000 + len));
+        og_table_publish(table, 1, der, len, &m);
+        n++;
+    }
+    return NULL;
+}
+
+static void *reader(void *arg)
+{
+    unsigned char *buf = malloc(OG_SLOT_CAPACITY);
+    long *torn = arg;
+    for (int i = 0; i < 200000; i++) {
+        size_t len;
+        og_slot_meta m;
+        if (!og_table_read(table, 1, buf, OG_SLOT_CAPACITY, &len, &m) || len == 0)
+            continue;
+        if (m.next_update != (time_t)(2000000 + len))
+            (*torn)++;
+        for (size_t j = 0; j < len; j += 97)
+            if (buf[j] != (unsigned char)(len & 0xFF)) {
+                (*torn)++;
+                break;
+            }
+    }
+    free(buf);
+    return NULL;
+}
+
+START_TEST(readers_never_see_torn_writes)
+{
+    pthread_t w, r[3];
+    long torn[3] = { 0, 0, 0 };
+    stop_flag = 0;
+    pthread_create(&w, NULL, writer, NULL);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&r[i], NULL, reader, &torn[i]);
+    for (int i = 0; i < 3; i++)
+        pthread_join(r[i], NULL);
+    stop_flag = 1;
+    pthread_join(w, NULL);
+    ck_assert_int_eq(torn[0] + torn[1] + torn[2], 0);
+}
+END_TEST
+
+START_TEST(large_table_lookup)
+{
+    enum { BIG = 10000 };
+    unsigned char (*big_ids)[OG_ID_LEN] = malloc(BIG * OG_ID_LEN);
+    for (unsigned i = 0; i < BIG; i++)
+        SHA1((const unsigned char *)&i, sizeof(i), big_ids[i]);
+    void *m = calloc(1, og_table_size(BIG));
+    og_table *t = og_table_init(m, og_table_size(BIG), BIG, (const unsigned char (*)[OG_ID_LEN])big_ids);
+    ck_assert_ptr_nonnull(t);
+    for (unsigned i = 0; i < BIG; i++)
+        ck_assert_int_eq(og_table_find(t, big_ids[i], OG_ID_LEN), (int)i);
+    free(m);
+    free(big_ids);
+}
+END_TEST
+
+Suite *table_suite(void)
+{
+    Suite *s = suite_create("table");
+    TCase *tc = tcase_create("slots");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, find_every_id_and_no_other);
+    tcase_add_test(tc, duplicate_ids_rejected);
+    tcase_add_test(tc, staple_rules);
+    tcase_add_test(tc, carry_over_by_id);
+    tcase_add_test(tc, readers_never_see_torn_writes);
+    tcase_add_test(tc, large_table_lookup);
+    suite_add_tcase(s, tc);
+    return s;
+}
