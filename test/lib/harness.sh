@@ -8,12 +8,33 @@ H_PIDS=()
 H_APACHE2=${APACHE2:-/usr/sbin/apache2}
 H_MODDIR=$(apxs -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
 
-h_init() { # h_init NAME: a work dir under build/tmp
-    H_DIR="$H_ROOT/build/tmp/$1.$$"
-    rm -rf "$H_DIR"
-    mkdir -p "$H_DIR"
+H_FAILED=0
+h_init() { # h_init NAME: a work dir that the server's user can traverse
+    H_DIR=$(mktemp -d "/tmp/ocsp_guard.$1.XXXXXX")
     chmod 755 "$H_DIR"
     trap h_cleanup EXIT
+}
+
+# h_check DESCRIPTION CMD...: one assertion, one "ok"/"FAIL" line.
+h_check() {
+    local desc=$1
+    shift
+    if "$@"; then
+        echo "ok - $desc"
+    else
+        echo "FAIL - $desc"
+        H_FAILED=1
+    fi
+}
+h_eq() { [ "$1" = "$2" ] || { echo "   expected '$2', got '$1'" >&2; return 1; }; }
+h_log_has() { grep -q -- "$2" "$H_DIR/$1.error.log"; }
+h_log_count() { grep -c -- "$2" "$H_DIR/$1.error.log" 2>/dev/null || true; }
+h_done() { # the test's exit status; keeps the work dir of a failed test
+    if [ "$H_FAILED" != 0 ]; then
+        echo "   logs kept in $H_DIR" >&2
+        H_KEEP=1
+    fi
+    exit "$H_FAILED"
 }
 
 h_free_port() {
@@ -189,5 +210,6 @@ h_cleanup() {
     for f in "$H_DIR"/*.conf; do
         [ -e "$f" ] && h_kill_strays "$(basename "$f" .conf)"
     done
+    [ -n "${H_KEEP:-}" ] || rm -rf "$H_DIR"
     return 0
 }

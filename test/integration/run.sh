@@ -1,0 +1,36 @@
+#!/bin/bash
+# Runs every integration test (test/integration/t_*.sh, or those named) with
+# the real apache2, openssl ocsp and redis-server, and prints the totals.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../.."
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=("$here"/t_*.sh)
+passed=0 failed=0 failed_names=()
+for t in "${tests[@]}"; do
+    name=$(basename "$t" .sh)
+    start=$(date +%s)
+    out=$(timeout 600 bash "$t" 2>&1)
+    rc=$?
+    echo "$out" | sed "s/^/[$name] /"
+    ok=$(echo "$out" | grep -c '^ok - ')
+    bad=$(echo "$out" | grep -c '^FAIL - ')
+    if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then
+        bad=1
+        echo "[$name] FAIL - the test script itself failed (exit $rc)"
+    fi
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    [ "$bad" -eq 0 ] || failed_names+=("$name")
+    echo "[$name] $ok passed, $bad failed in $(( $(date +%s) - start )) s"
+done
+# nothing of ours may be left running
+left=$(pgrep -f '/tmp/ocsp_guard\.' || true)
+if [ -n "$left" ]; then
+    echo "FAIL - processes left behind: $left"
+    pkill -9 -f '/tmp/ocsp_guard\.' || true
+    failed=$((failed + 1))
+fi
+[ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
+echo "integration: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,24 @@
+#!/bin/bash
+# A responder that answers garbage at start: no staple, one error line; when
+# it recovers the staple appears on the next retry (30 s backoff).
+source "$(dirname "$0")/../lib/harness.sh"
+h_init faults
+RP=$(h_free_port) FP=$(h_free_port) HP=$(h_free_port)
+h_pki "http://127.0.0.1:$FP/"
+h_responder "$RP"
+h_front "$FP" "$RP"
+h_front_mode garbage
+h_conf a "$HP" event "$(h_guard_load)
+OCSPGuardCache none
+OCSPGuardStartupWait 1
+$(h_vhost "$HP" leaf)" >/dev/null
+h_check "apache2 starts although the responder answers garbage" h_httpd_start a
+h_check "no staple is sent" h_eq "$(h_status "$HP")" none
+h_check "one error line says no staple is sent and when it retries" \
+    h_eq "$(h_log_count a 'ocsp_guard:error.*serial 1001: refresh from.*no staple is sent until a response verifies; retrying at')" 1
+h_front_mode http500
+h_front_mode pass
+good_staple() { [ "$(h_status "$HP")" = good ]; }
+h_check "after the responder recovers the staple appears (first retry after 30 s)" h_until 45 good_staple
+h_check "the recovery is logged" h_log_has a 'stapling again, a good response fetched'
+h_done
