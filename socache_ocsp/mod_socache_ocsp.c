@@ -103,6 +103,12 @@ static apr_status_t make_dir(ap_socache_instance_t *inst, server_rec *s, const c
     return APR_SUCCESS;
 }
 
+static void log_bad_record(void *ctx, const char *path, soc_result why)
+{
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ctx, "socache ocsp: record %s was unusable (%s) "
+                 "and is removed", path, soc_result_name(why));
+}
+
 static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *cname,
                                       const struct ap_socache_hints *hints, server_rec *s,
                                       apr_pool_t *p)
@@ -124,7 +130,7 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "socache ocsp: %s is not writable", inst->dir);
         return rv;
     }
-    soc_sweep(inst->dir, now_usec(), NULL, NULL, &st);
+    soc_sweep(inst->dir, now_usec(), NULL, log_bad_record, s, &st);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "socache ocsp: %s holds %u record(s); swept %u "
                  "expired, %u corrupt, %u stale temporary", inst->dir, st.kept, st.expired,
                  st.corrupt, st.stale_tmp);
@@ -290,7 +296,7 @@ static void socache_ocsp_status(ap_socache_instance_t *inst, request_rec *r, int
 {
     soc_sweep_stats st;
     (void)flags;
-    soc_sweep(inst->dir, now_usec(), NULL, NULL, &st);
+    soc_sweep(inst->dir, now_usec(), NULL, NULL, NULL, &st);
     ap_rprintf(r, "cache type: <b>ocsp</b>, directory: <b>%s</b><br>", ap_escape_html(r->pool, inst->dir));
     ap_rprintf(r, "records: <b>%u</b>, bytes: <b>%" APR_UINT64_T_FMT "</b>, hits: <b>%u</b>, "
                "misses: <b>%u</b>, removed as corrupt: <b>%u</b><br>", st.kept, (apr_uint64_t)st.bytes,
@@ -331,7 +337,11 @@ static apr_status_t socache_ocsp_iterate(ap_socache_instance_t *inst, server_rec
 {
     iterate_ctx ctx = { inst, s, userctx, iterator, pool };
     soc_sweep_stats st;
-    return (apr_status_t)soc_sweep(inst->dir, now_usec(), iterate_visit, &ctx, &st);
+    apr_status_t rv = (apr_status_t)soc_sweep(inst->dir, now_usec(), iterate_visit, NULL, &ctx, &st);
+    if (st.corrupt)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "socache ocsp: removed %u unusable record(s) "
+                     "from %s", st.corrupt, inst->dir);
+    return rv;
 }
 
 static const ap_socache_provider_t socache_ocsp_provider = {

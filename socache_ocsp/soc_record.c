@@ -330,7 +330,8 @@ int soc_file_remove(const char *dir, const unsigned char *key, size_t klen)
     return unlink(path) < 0 && errno != ENOENT ? errno : 0;
 }
 
-int soc_sweep(const char *dir, int64_t now, soc_visit_fn *visit, void *ctx, soc_sweep_stats *st)
+int soc_sweep(const char *dir, int64_t now, soc_visit_fn *visit, soc_bad_fn *bad, void *ctx,
+              soc_sweep_stats *st)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -372,10 +373,13 @@ int soc_sweep(const char *dir, int64_t now, soc_visit_fn *visit, void *ctx, soc_
                 rc = visit(ctx, &rec);
         } else {
             unlink(path);
-            if (res == SOC_EXPIRED)
+            if (res == SOC_EXPIRED) {
                 st->expired++;
-            else
+            } else {
                 st->corrupt++;
+                if (bad)
+                    bad(ctx, path, res);
+            }
         }
         free(data);
     }

@@ -77,6 +77,8 @@ soc_result soc_file_load(const char *dir, const unsigned char *key, size_t klen,
 int soc_file_remove(const char *dir, const unsigned char *key, size_t klen);
 
 typedef int soc_visit_fn(void *ctx, const soc_record *rec);
+/* Told of each record file removed as corrupt, so it can be logged. */
+typedef void soc_bad_fn(void *ctx, const char *path, soc_result why);
 typedef struct soc_sweep_stats {
     unsigned kept, expired, corrupt, stale_tmp;
     uint64_t bytes;
@@ -84,6 +86,7 @@ typedef struct soc_sweep_stats {
 /* Visits every valid record (visit may be NULL; a non-zero return stops the
  * walk and is returned), removes expired and corrupt ones and temporary
  * files older than a minute. */
-int soc_sweep(const char *dir, int64_t now, soc_visit_fn *visit, void *ctx, soc_sweep_stats *st);
+int soc_sweep(const char *dir, int64_t now, soc_visit_fn *visit, soc_bad_fn *bad, void *ctx,
+              soc_sweep_stats *st);
 
 #endif

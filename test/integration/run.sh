@@ -7,6 +7,7 @@ cd "$here/../.."
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("$here"/t_*.sh)
 passed=0 failed=0 failed_names=()
+export H_RUN_ID=$$             # names this run's work dirs, to find its leftovers
 for t in "${tests[@]}"; do
     name=$(basename "$t" .sh)
     start=$(date +%s)
@@ -25,10 +26,10 @@ for t in "${tests[@]}"; do
     echo "[$name] $ok passed, $bad failed in $(( $(date +%s) - start )) s"
 done
 # nothing of ours may be left running
-left=$(pgrep -f '/tmp/ocsp_guard\.' || true)
+left=$(pgrep -f "/tmp/ocsp_guard\.$H_RUN_ID\." | tr '\n' ' ' || true)
 if [ -n "$left" ]; then
     echo "FAIL - processes left behind: $left"
-    pkill -9 -f '/tmp/ocsp_guard\.' || true
+    pkill -9 -f "/tmp/ocsp_guard\.$H_RUN_ID\." || true
     failed=$((failed + 1))
 fi
 [ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"

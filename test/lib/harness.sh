@@ -10,7 +10,7 @@ H_MODDIR=$(apxs -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
 
 H_FAILED=0
 h_init() { # h_init NAME: a work dir that the server's user can traverse
-    H_DIR=$(mktemp -d "/tmp/ocsp_guard.$1.XXXXXX")
+    H_DIR=$(mktemp -d "/tmp/ocsp_guard.${H_RUN_ID:-$$}.$1.XXXXXX")
     chmod 755 "$H_DIR"
     trap h_cleanup EXIT
 }
@@ -106,7 +106,7 @@ ServerName localhost
 PidFile "$H_DIR/$name.pid"
 DefaultRuntimeDir "$H_DIR/$name.run"
 ErrorLog "$H_DIR/$name.error.log"
-LogLevel ${H_LOGLEVEL:-info ocsp_guard:debug}
+LogLevel ${H_LOGLEVEL:-info}
 Listen 127.0.0.1:$port
 User www-data
 Group www-data
@@ -128,7 +128,8 @@ CONF
 
 h_guard_load() {
     echo "LoadModule socache_ocsp_module $H_ROOT/build/out/mod_socache_ocsp.so
-LoadModule ocsp_guard_module $H_ROOT/build/out/mod_ocsp_guard.so"
+LoadModule ocsp_guard_module $H_ROOT/build/out/mod_ocsp_guard.so
+LogLevel ${H_LOGLEVEL:-info} ocsp_guard:debug"
 }
 
 h_vhost() { # h_vhost PORT CERTNAME [extra lines]

@@ -201,6 +201,15 @@ START_TEST(corrupt_files_are_misses_and_removed)
 }
 END_TEST
 
+static int bad_seen;
+static void note_bad(void *ctx, const char *path, soc_result why)
+{
+    (void)ctx;
+    ck_assert_ptr_nonnull(strstr(path, "0303030303"));
+    ck_assert_int_eq(why, SOC_SHORT);
+    bad_seen++;
+}
+
 static int count_visits(void *ctx, const soc_record *rec)
 {
     (void)rec;
@@ -228,12 +237,13 @@ START_TEST(sweep_removes_expired_corrupt_and_stale_tmp)
     usleep(10);
     int visits = 0;
     soc_sweep_stats st;
-    soc_sweep(dir, now + 10, count_visits, &visits, &st);
+    soc_sweep(dir, now + 10, count_visits, note_bad, &visits, &st);
     ck_assert_int_eq(visits, 1);
     ck_assert_uint_eq(st.kept, 1);
     ck_assert_uint_eq(st.expired, 1);
     ck_assert_uint_eq(st.corrupt, 1);
     ck_assert_uint_eq(st.stale_tmp, 1);
+    ck_assert_int_eq(bad_seen, 1);
     ck_assert(!exists(".tmp.1.2.3"));
     ck_assert(exists(".tmp.4.5.6"));
     ck_assert(!exists(name3));
@@ -384,7 +394,7 @@ START_TEST(full_disk_fails_store_keeps_old)
     ck_assert_uint_eq(got, 100);
     ck_assert(consistent(buf, got));
     soc_sweep_stats st;
-    soc_sweep(dir, now_us(), NULL, NULL, &st);
+    soc_sweep(dir, now_us(), NULL, NULL, NULL, &st);
     ck_assert_uint_eq(st.kept, 1);
 }
 END_TEST

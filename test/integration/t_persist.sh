@@ -1,0 +1,80 @@
+#!/bin/bash
+# Restart persistence with socache_ocsp: mod_ssl's own stapling
+# (SSLStaplingCache ocsp:DIR) and mod_ocsp_guard each keep a good staple
+# across stop/start while the responder is down; a corrupt cache file is a
+# miss, logged and removed, never stapled.
+source "$(dirname "$0")/../lib/harness.sh"
+h_init persist
+RP=$(h_free_port) HP=$(h_free_port) HP2=$(h_free_port)
+h_pki "http://127.0.0.1:$RP/"
+h_responder "$RP"
+good_at() { [ "$(h_status "$1")" = good ]; }
+
+# mod_ssl with the ocsp provider
+h_conf ssl "$HP" event "LoadModule socache_ocsp_module $H_ROOT/build/out/mod_socache_ocsp.so
+SSLStaplingCache ocsp:$H_DIR/sslcache
+SSLUseStapling on
+SSLStaplingResponderTimeout 3
+$(h_vhost "$HP" leaf)" >/dev/null
+h_check "mod_ssl: apache2 -t accepts SSLStaplingCache ocsp:DIR" "$H_APACHE2" -t -f "$H_DIR/ssl.conf"
+h_check "mod_ssl: starts" h_httpd_start ssl
+h_check "mod_ssl: good staple" h_until 10 good_at "$HP"
+h_check "mod_ssl: one record file" h_eq "$(find "$H_DIR/sslcache" -type f | wc -l)" 1
+h_httpd_stop ssl
+h_stop_pid "$H_RESPONDER_PID"
+h_check "mod_ssl: restarted with the responder down" h_httpd_start ssl
+h_check "mod_ssl: still a good staple from the first handshake" good_at "$HP"
+h_httpd_stop ssl
+
+# mod_ocsp_guard with the ocsp provider
+h_responder "$RP"
+h_conf guard "$HP2" event "$(h_guard_load)
+OCSPGuardCache ocsp:$H_DIR/guardcache
+$(h_vhost "$HP2" leaf)" >/dev/null
+h_check "guard: starts" h_httpd_start guard
+h_check "guard: good staple" good_at "$HP2"
+h_check "guard: the record is stored" h_until 5 test -n "$(find "$H_DIR/guardcache" -type f)"
+h_check "guard: the cache directory belongs to the server's user" \
+    h_eq "$(stat -c %U "$H_DIR/guardcache/ocsp_guard")" www-data
+h_httpd_stop guard
+h_stop_pid "$H_RESPONDER_PID"
+h_check "guard: restarted with the responder down" h_httpd_start guard
+h_check "guard: good staple from the first handshake" good_at "$HP2"
+h_check "guard: it came from the cache" h_log_has guard 'good response loaded from the cache'
+h_httpd_stop guard
+
+# a corrupt record: a miss, logged, removed; never stapled
+rec=$(find "$H_DIR/guardcache" -type f | head -1)
+size=$(stat -c %s "$rec")
+head -c $((size - 7)) "$rec" > "$rec.cut" && mv "$rec.cut" "$rec"
+chown www-data "$rec"
+h_check "guard: restarted with a truncated record and no responder" h_httpd_start guard
+h_check "guard: no staple from a truncated record" h_eq "$(h_status "$HP2")" none
+h_check "guard: the bad record is logged, named, with the reason" \
+    h_log_has guard "socache_ocsp:warn.*record $rec was unusable (truncated record) and is removed"
+h_check "guard: and removed" test ! -e "$rec"
+h_httpd_stop guard
+
+# a record holding a response for the wrong certificate (valid record, bad content)
+h_responder "$RP"
+h_check "guard: refills once the responder is back" h_httpd_start guard
+h_check "guard: good staple again" good_at "$HP2"
+h_httpd_stop guard
+h_stop_pid "$H_RESPONDER_PID"
+rec=$(find "$H_DIR/guardcache" -type f | head -1)
+python3 - "$rec" <<'PY'
+import struct, sys, zlib
+path = sys.argv[1]
+data = open(path, "rb").read()
+klen, vlen = struct.unpack(">II", data[16:24])
+key = data[28:28 + klen]
+value = bytearray(data[28 + klen:])
+value[len(value) // 2] ^= 0x01          # one bit of the signed response
+hdr = bytearray(data[:28])
+crc = zlib.crc32(bytes(hdr[8:24]) + key + bytes(value)) & 0xffffffff
+hdr[24:28] = struct.pack(">I", crc)
+open(path, "wb").write(bytes(hdr) + key + bytes(value))
+PY
+h_check "guard: restarted with a tampered response in a well-formed record" h_httpd_start guard
+h_check "guard: the tampered response is never stapled" h_eq "$(h_status "$HP2")" none
+h_done
