@@ -26,35 +26,15 @@
 #include "apr_thread_proc.h"
 
 #include "mod_socache_ocsp.h"
+#include "mod_ocsp_guard.h"
 #include "og_ocsp.h"
 #include "og_refresher.h"
 #include "og_table.h"
 
-module AP_MODULE_DECLARE_DATA ocsp_guard_module;
-APLOG_USE_MODULE(ocsp_guard);
-
-
-#define UNSET -1
-#define DEFAULT_REFRESH_PCT 50
-#define DEFAULT_RESPONDER_TIMEOUT 10
-#define DEFAULT_MAX_SKEW 300
-#define DEFAULT_STARTUP_WAIT 5
-#define DEFAULT_CONCURRENCY 4
 #define TABLE_KEY "mod_ocsp_guard-staple-table"
 #define RESPAWN_INTERVAL apr_time_from_sec(5)
+APLOG_USE_MODULE(ocsp_guard);
 
-typedef struct guard_server_conf {
-    int enabled;
-    const char *responder;
-    int refresh_pct;
-    int timeout;
-    int max_skew;
-    const char *proxy;
-    /* global (main server) only */
-    int startup_wait;
-    int concurrency;
-    const char *cache_spec;      /* "provider:args" or "none" */
-} guard_server_conf;
 
 /* Everything a config pass primes; lives in pconf. */
 typedef struct guard_registry {
@@ -66,13 +46,21 @@ typedef struct guard_registry {
 
 typedef struct guard_cache {
     ap_socache_provider_t *provider;
+    const char *name;
     ap_socache_instance_t *instance;
     const char *spec;
     server_rec *s;
     apr_pool_t *pool;
 } guard_cache;
 
+/* What the parent's monitor pass remembers per certificate, to rate-limit. */
+typedef struct watch_state {
+    time_t must_staple_logged;   /* last "must-staple without staple" error */
+    int quarter_warned;          /* "little validity left" said for this response */
+} watch_state;
+
 static guard_registry *registry;    /* this config pass */
+static watch_state *watch;          /* per target, parent only */
 static og_table *staple_table;      /* what the handshakes read */
 static pid_t refresher_pid;
 static apr_time_t refresher_spawned;
@@ -85,7 +73,7 @@ static int dry_run(void)
     return ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
 }
 
-static guard_server_conf *conf_of(server_rec *s)
+guard_server_conf *guard_conf(server_rec *s)
 {
     return ap_get_module_config(s->module_config, &ocsp_guard_module);
 }
@@ -123,7 +111,7 @@ static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     return m;
 }
 
-static int value_or(int v, int dflt)
+int guard_value_or(int v, int dflt)
 {
     return v == UNSET ? dflt : v;
 }
@@ -143,7 +131,7 @@ static const char *parse_int_range(cmd_parms *cmd, const char *arg, int lo, int 
 
 static const char *set_int(cmd_parms *cmd, void *dc, const char *arg)
 {
-    guard_server_conf *c = conf_of(cmd->server);
+    guard_server_conf *c = guard_conf(cmd->server);
     (void)dc;
     switch ((long)cmd->info) {
     case 1: return parse_int_range(cmd, arg, 1, 99, &c->refresh_pct);
@@ -183,7 +171,7 @@ static const char *set_responder(cmd_parms *cmd, void *dc, const char *arg)
     const char *err = check_http_url(cmd, arg, 1);
     (void)dc;
     if (!err)
-        conf_of(cmd->server)->responder = arg;
+        guard_conf(cmd->server)->responder = arg;
     return err;
 }
 
@@ -192,14 +180,14 @@ static const char *set_proxy(cmd_parms *cmd, void *dc, const char *arg)
     const char *err = check_http_url(cmd, arg, 0);
     (void)dc;
     if (!err)
-        conf_of(cmd->server)->proxy = arg;
+        guard_conf(cmd->server)->proxy = arg;
     return err;
 }
 
 static const char *set_enabled(cmd_parms *cmd, void *dc, int on)
 {
     (void)dc;
-    conf_of(cmd->server)->enabled = on;
+    guard_conf(cmd->server)->enabled = on;
     return NULL;
 }
 
@@ -210,7 +198,7 @@ static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
     if (err)
         return err;
     if (!strcasecmp(arg, "none")) {
-        conf_of(cmd->server)->cache_spec = "none";
+        guard_conf(cmd->server)->cache_spec = "none";
         return NULL;
     }
     sep = strchr(arg, ':');
@@ -218,7 +206,7 @@ static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
     if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION))
         return apr_psprintf(cmd->pool, "OCSPGuardCache: unknown socache provider '%s' "
                             "(load mod_socache_%s before this line, or say 'none')", name, name);
-    conf_of(cmd->server)->cache_spec = arg;
+    guard_conf(cmd->server)->cache_spec = arg;
     return NULL;
 }
 
@@ -318,8 +306,11 @@ static int cache_store(void *baton, const unsigned char *id, const unsigned char
     return rv == APR_SUCCESS;
 }
 
-static const char *default_cache_spec(apr_pool_t *p)
+const char *guard_cache_spec(server_rec *s, apr_pool_t *p)
 {
+    const char *spec = guard_conf(s)->cache_spec;
+    if (spec)
+        return strcasecmp(spec, "none") ? spec : NULL;
     if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "ocsp", AP_SOCACHE_PROVIDER_VERSION))
         return NULL;
     return apr_pstrcat(p, "ocsp:", ap_runtime_dir_relative(p, "ocsp_guard"), NULL);
@@ -328,14 +319,13 @@ static const char *default_cache_spec(apr_pool_t *p)
 /* Sets the cache up for this pass; 0 when memory only. */
 static int cache_setup(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
-    guard_server_conf *gc = conf_of(s);
-    const char *spec = gc->cache_spec, *args, *err;
+    const char *spec = guard_cache_spec(s, pconf), *args, *err;
     char *name;
     struct ap_socache_hints hints = { OG_ID_LEN, 2048, apr_time_from_sec(600) };
     memset(&cache, 0, sizeof(cache));
-    if (spec && !strcasecmp(spec, "none"))
-        return 0;
-    if (!spec && !(spec = default_cache_spec(pconf))) {
+    if (!spec) {
+        if (guard_conf(s)->cache_spec)
+            return 0;            /* OCSPGuardCache none: as asked */
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "no OCSPGuardCache and mod_socache_ocsp "
                      "is not loaded: responses are kept in memory only and will not survive "
                      "a restart");
@@ -346,6 +336,7 @@ static int cache_setup(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     if (args)
         *(char *)args++ = '\0';
     cache.provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION);
+    cache.name = cache.provider ? name : NULL;
     if (!cache.provider)
         return 0;
     err = cache.provider->create(&cache.instance, args, ptemp, pconf);
@@ -412,14 +403,14 @@ static void log_declined(guard_registry *r, server_rec *s, const char *id, const
 static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
                             const char *pem)
 {
-    guard_server_conf *gc = conf_of(s);
+    guard_server_conf *gc = guard_conf(s);
     guard_registry *r;
     og_cert *cert;
     og_target *t;
     char err[256];
     const char *url;
     (void)p;
-    if (!value_or(gc->enabled, 1) || id_len != OG_ID_LEN)
+    if (!guard_value_or(gc->enabled, 1) || id_len != OG_ID_LEN)
         return DECLINED;
     r = registry_get(s);
     if (apr_hash_get(r->by_id, id, OG_ID_LEN))
@@ -447,9 +438,9 @@ static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_si
     t->cert = cert;
     t->url = apr_pstrdup(r->pool, url);
     t->proxy = gc->proxy;
-    t->refresh_pct = value_or(gc->refresh_pct, DEFAULT_REFRESH_PCT);
-    t->timeout = value_or(gc->timeout, DEFAULT_RESPONDER_TIMEOUT);
-    t->max_skew = value_or(gc->max_skew, DEFAULT_MAX_SKEW);
+    t->refresh_pct = guard_value_or(gc->refresh_pct, DEFAULT_REFRESH_PCT);
+    t->timeout = guard_value_or(gc->timeout, DEFAULT_RESPONDER_TIMEOUT);
+    t->max_skew = guard_value_or(gc->max_skew, DEFAULT_MAX_SKEW);
     t->slot = (unsigned)(r->targets->nelts - 1);
     apr_hash_set(r->by_id, apr_pmemdup(r->pool, id, OG_ID_LEN), OG_ID_LEN, t);
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "%s: %s will be stapled from %s%s",
@@ -480,7 +471,7 @@ static int guard_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_s
 static void refresher_main(server_rec *s, apr_pool_t *p)
 {
     static volatile sig_atomic_t never = 0;
-    guard_server_conf *gc = conf_of(s);
+    guard_server_conf *gc = guard_conf(s);
     og_refresher_cfg cfg;
     og_cache_ops ops = { &cache, cache_load, NULL, cache_store };
     log_baton lb = { s };
@@ -502,7 +493,7 @@ static void refresher_main(server_rec *s, apr_pool_t *p)
     cfg.targets = (og_target *)registry->targets->elts;
     cfg.ntargets = (unsigned)registry->targets->nelts;
     cfg.table = staple_table;
-    cfg.concurrency = (unsigned)value_or(gc->concurrency, DEFAULT_CONCURRENCY);
+    cfg.concurrency = (unsigned)guard_value_or(gc->concurrency, DEFAULT_CONCURRENCY);
     /* only socache_ocsp has a shared tier to ask before each fetch */
     retrieve_shared = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_retrieve_shared);
     if (retrieve_shared && cache.provider && !strcmp(cache.provider->name, "ocsp"))
@@ -567,14 +558,63 @@ static apr_status_t refresher_stop(void *data)
     return APR_SUCCESS;
 }
 
-/* Cheap check from the MPM's maintenance loop: restart a dead refresher. */
+#define MUST_STAPLE_REPEAT 60
+
+/* Reads one slot's state: 1 when it holds something to staple now. */
+static int slot_stapled(unsigned slot, time_t now, og_slot_meta *m)
+{
+    return og_table_read(staple_table, slot, NULL, 0, NULL, m) && m->next_update > now &&
+           (m->status == OG_STATUS_GOOD || m->status == OG_STATUS_REVOKED);
+}
+
+/* Must-staple certificates without a staple: an error at most once a minute. */
+static void watch_must_staple(server_rec *s, const og_target *t, watch_state *w, int stapled,
+                              time_t now)
+{
+    if (!t->cert->must_staple || stapled || now - w->must_staple_logged < MUST_STAPLE_REPEAT)
+        return;
+    w->must_staple_logged = now;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s is must-staple and has no valid staple: clients "
+                 "that honour must-staple refuse it until %s answers", t->cert->name, t->url);
+}
+
+/* Less than a quarter of the validity left means the refresh at
+ * OCSPGuardRefreshAt did not succeed: warn once per response. */
+static void watch_validity(server_rec *s, const og_target *t, watch_state *w,
+                           const og_slot_meta *m, int stapled, time_t now)
+{
+    time_t window = m->next_update - m->this_update, left = m->next_update - now;
+    if (!stapled || left >= window / 4) {
+        w->quarter_warned = 0;
+        return;
+    }
+    if (w->quarter_warned)
+        return;
+    w->quarter_warned = 1;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s: only %lld s of the response's %lld s "
+                 "validity left and no fresher response: refreshes from %s keep failing; the "
+                 "staple stops when it expires", t->cert->name, (long long)left, (long long)window,
+                 t->url);
+}
+
+/* From the MPM's maintenance loop (parent, about every 10 s): no I/O, no
+ * blocking. Restarts a dead refresher and watches the staples. */
 static int guard_monitor(apr_pool_t *p, server_rec *s)
 {
-    (void)s;
-    if (staple_table && registry && refresher_pid == 0 &&
-        apr_time_now() - refresher_spawned > RESPAWN_INTERVAL)
-        refresher_spawn(main_server, registry->pool);
+    og_target *t;
+    time_t now = time(NULL);
     (void)p;
+    if (!staple_table || !registry || !watch)
+        return DECLINED;
+    if (refresher_pid == 0 && apr_time_now() - refresher_spawned > RESPAWN_INTERVAL)
+        refresher_spawn(main_server, registry->pool);
+    t = (og_target *)registry->targets->elts;
+    for (int i = 0; i < registry->targets->nelts; i++) {
+        og_slot_meta m;
+        int stapled = slot_stapled(t[i].slot, now, &m);
+        watch_must_staple(s, &t[i], &watch[i], stapled, now);
+        watch_validity(s, &t[i], &watch[i], &m, stapled, now);
+    }
     return DECLINED;
 }
 
@@ -618,12 +658,9 @@ static unsigned count_stapled(void)
 {
     unsigned n = 0;
     time_t now = time(NULL);
-    for (unsigned i = 0; i < og_table_count(staple_table); i++) {
-        og_slot_meta m;
-        if (og_table_read(staple_table, i, NULL, 0, NULL, &m) && m.next_update > now &&
-            (m.status == OG_STATUS_GOOD || m.status == OG_STATUS_REVOKED))
-            n++;
-    }
+    og_slot_meta m;
+    for (unsigned i = 0; i < og_table_count(staple_table); i++)
+        n += (unsigned)slot_stapled(i, now, &m);
     return n;
 }
 
@@ -645,11 +682,12 @@ static void startup_wait(server_rec *s, int seconds)
 static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     guard_registry *r = registry;
-    guard_server_conf *gc = conf_of(s);
+    guard_server_conf *gc = guard_conf(s);
     int carried = 0, restarted = 0;
     (void)plog;
     main_server = s;
     staple_table = NULL;
+    watch = NULL;
     refresher_pid = 0;
     if (dry_run())
         return OK;               /* the first pass does no network work */
@@ -669,9 +707,33 @@ static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "stapling %d certificate(s); %d carried over from "
                  "the last generation; cache %s", r->targets->nelts, carried,
                  cache.spec ? cache.spec : "none (memory only)");
-    if (!restarted)
-        startup_wait(s, value_or(gc->startup_wait, DEFAULT_STARTUP_WAIT));
+    watch = apr_pcalloc(pconf, sizeof(*watch) * (apr_size_t)r->targets->nelts);
+    if (!restarted) {
+        og_target *t = (og_target *)r->targets->elts;
+        time_t now = time(NULL);
+        startup_wait(s, guard_value_or(gc->startup_wait, DEFAULT_STARTUP_WAIT));
+        for (int i = 0; i < r->targets->nelts; i++) {
+            og_slot_meta m;
+            watch_must_staple(s, &t[i], &watch[i], slot_stapled(t[i].slot, now, &m), now);
+        }
+    }
     return OK;
+}
+
+/* apache2 -t: report what cannot be stapled; errors fail the test. */
+static int guard_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    (void)pconf;
+    (void)plog;
+    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_CONFIG_TEST)
+        return OK;
+    return guard_configtest(ptemp, s) ? HTTP_INTERNAL_SERVER_ERROR : OK;
+}
+
+static void guard_test_config(apr_pool_t *p, server_rec *s)
+{
+    if (ap_exists_config_define("DUMP_OCSP"))
+        guard_dump_ocsp(p, s);
 }
 
 static void register_hooks(apr_pool_t *p)
@@ -682,6 +744,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_ssl_ocsp_get_resp_hook(guard_ocsp_get_resp, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(guard_post_config, after_ssl, NULL, APR_HOOK_LAST);
     ap_hook_monitor(guard_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(guard_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_test_config(guard_test_config, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 module AP_MODULE_DECLARE_DATA ocsp_guard_module = {

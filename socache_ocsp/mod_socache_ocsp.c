@@ -109,19 +109,45 @@ static void log_bad_record(void *ctx, const char *path, soc_result why)
                  "and is removed", path, soc_result_name(why));
 }
 
-static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *cname,
-                                      const struct ap_socache_hints *hints, server_rec *s,
-                                      apr_pool_t *p)
+static const char *base_dir(ap_socache_instance_t *inst, apr_pool_t *p)
+{
+    return *inst->args.dir ? inst->args.dir : ap_runtime_dir_relative(p, "socache_ocsp");
+}
+
+/* The consumer's name as a path and key component: [A-Za-z0-9_-] only. */
+static const char *consumer_name(const char *cname, apr_pool_t *p)
 {
     char *consumer = apr_pstrdup(p, cname && *cname ? cname : "default"), *c;
-    const char *base = *inst->args.dir ? inst->args.dir : ap_runtime_dir_relative(p, "socache_ocsp");
-    soc_sweep_stats st;
-    apr_status_t rv;
-    (void)hints;
     for (c = consumer; *c; c++) {
         if (!apr_isalnum(*c) && *c != '-' && *c != '_')
             *c = '_';
     }
+    return consumer;
+}
+
+static apr_status_t redis_connect(ap_socache_instance_t *inst, apr_redis_t **rc,
+                                  apr_redis_server_t **server, apr_pool_t *p)
+{
+    /* apr_redis counts its socket timeout in whole seconds */
+    apr_uint32_t rwto = (apr_uint32_t)((inst->args.timeout_ms + 999) / 1000);
+    apr_status_t rv = apr_redis_create(p, 1, 0, rc);
+    if (rv == APR_SUCCESS)
+        rv = apr_redis_server_create(p, inst->args.redis_host, (apr_port_t)inst->args.redis_port,
+                                     0, 1, 16, (apr_uint32_t)REDIS_CONN_TTL, rwto, server);
+    if (rv == APR_SUCCESS)
+        rv = apr_redis_add_server(*rc, *server);
+    return rv;
+}
+
+static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *cname,
+                                      const struct ap_socache_hints *hints, server_rec *s,
+                                      apr_pool_t *p)
+{
+    const char *consumer = consumer_name(cname, p);
+    const char *base = base_dir(inst, p);
+    soc_sweep_stats st;
+    apr_status_t rv;
+    (void)hints;
     inst->dir = apr_pstrcat(p, base, "/", consumer, NULL);
     if ((rv = make_dir(inst, s, base, p)) != APR_SUCCESS || (rv = make_dir(inst, s, inst->dir, p)) != APR_SUCCESS)
         return rv;
@@ -136,14 +162,8 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
                  st.corrupt, st.stale_tmp);
     if (*inst->args.redis_host) {
         apr_redis_server_t *server;
-        /* apr_redis counts its socket timeout in whole seconds */
-        apr_uint32_t rwto = (apr_uint32_t)((inst->args.timeout_ms + 999) / 1000);
         inst->redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
-        if ((rv = apr_redis_create(p, 1, 0, &inst->redis)) != APR_SUCCESS ||
-            (rv = apr_redis_server_create(p, inst->args.redis_host, (apr_port_t)inst->args.redis_port,
-                                          0, 1, 16, (apr_uint32_t)REDIS_CONN_TTL, rwto,
-                                          &server)) != APR_SUCCESS ||
-            (rv = apr_redis_add_server(inst->redis, server)) != APR_SUCCESS) {
+        if ((rv = redis_connect(inst, &inst->redis, &server, p)) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "socache ocsp: cannot set up Redis %s:%d",
                          inst->args.redis_host, inst->args.redis_port);
             return rv;
@@ -344,6 +364,69 @@ static apr_status_t socache_ocsp_iterate(ap_socache_instance_t *inst, server_rec
     return rv;
 }
 
+static apr_status_t socache_ocsp_inspect(ap_socache_instance_t *inst, server_rec *s,
+                                         const char *cname, const unsigned char *id,
+                                         unsigned int idlen, unsigned char *data,
+                                         unsigned int *datalen, const char **where, apr_pool_t *p)
+{
+    const char *consumer = consumer_name(cname, p);
+    const char *dir = apr_pstrcat(p, base_dir(inst, p), "/", consumer, NULL);
+    size_t vlen = 0;
+    int missing = 0;
+    *where = "none";
+    if (soc_file_load(dir, id, idlen, now_usec(), data, *datalen, &vlen, NULL, &missing) == SOC_OK) {
+        *datalen = (unsigned int)vlen;
+        *where = "file";
+        return APR_SUCCESS;
+    }
+    if (*inst->args.redis_host) {
+        ap_socache_instance_t probe = *inst;
+        apr_redis_server_t *server;
+        soc_record rec;
+        probe.dir = dir;
+        probe.redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
+        if (redis_connect(&probe, &probe.redis, &server, p) == APR_SUCCESS &&
+            redis_fetch(&probe, s, id, idlen, &rec, p) == APR_SUCCESS &&
+            copy_out(&rec, data, datalen) == APR_SUCCESS) {
+            *where = "redis";
+            return APR_SUCCESS;
+        }
+    }
+    return APR_NOTFOUND;
+}
+
+static const char *socache_ocsp_selftest(ap_socache_instance_t *inst, server_rec *s,
+                                         const char *cname, const char **redis_problem,
+                                         apr_pool_t *p)
+{
+    const char *dir = apr_pstrcat(p, base_dir(inst, p), "/", consumer_name(cname, p), NULL);
+    const char *probe = apr_pstrcat(p, dir, "/.tmp.configtest", NULL);
+    apr_status_t rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, p);
+    apr_file_t *f;
+    char err[128];
+    (void)s;
+    *redis_problem = NULL;
+    if (*inst->args.redis_host) {
+        apr_redis_t *rc;
+        apr_redis_server_t *server;
+        apr_status_t rrv = redis_connect(inst, &rc, &server, p);
+        if (rrv == APR_SUCCESS)
+            rrv = apr_redis_ping(server);
+        if (rrv != APR_SUCCESS)
+            *redis_problem = apr_psprintf(p, "Redis %s:%d does not answer (%s)", inst->args.redis_host,
+                                          inst->args.redis_port, apr_strerror(rrv, err, sizeof(err)));
+    }
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv))
+        return apr_psprintf(p, "cannot create %s (%s)", dir, apr_strerror(rv, err, sizeof(err)));
+    rv = apr_file_open(&f, probe, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
+                       APR_FPROT_OS_DEFAULT, p);
+    if (rv != APR_SUCCESS)
+        return apr_psprintf(p, "cannot write in %s (%s)", dir, apr_strerror(rv, err, sizeof(err)));
+    apr_file_close(f);
+    apr_file_remove(probe, p);
+    return NULL;
+}
+
 static const ap_socache_provider_t socache_ocsp_provider = {
     "ocsp",
     0,                           /* MP-safe: writes are atomic renames, reads take no lock */
@@ -362,6 +445,8 @@ static void register_hooks(apr_pool_t *p)
     ap_register_provider(p, AP_SOCACHE_PROVIDER_GROUP, "ocsp", AP_SOCACHE_PROVIDER_VERSION,
                          &socache_ocsp_provider);
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_retrieve_shared);
+    APR_REGISTER_OPTIONAL_FN(socache_ocsp_inspect);
+    APR_REGISTER_OPTIONAL_FN(socache_ocsp_selftest);
 }
 
 module AP_MODULE_DECLARE_DATA socache_ocsp_module = {

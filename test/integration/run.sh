@@ -28,7 +28,8 @@ done
 # nothing of ours may be left running
 left=$(pgrep -f "/tmp/ocsp_guard\.$H_RUN_ID\." | tr '\n' ' ' || true)
 if [ -n "$left" ]; then
-    echo "FAIL - processes left behind: $left"
+    echo "FAIL - processes left behind:"
+    ps -o pid=,args= -p $left | sed 's/^/   /' 
     pkill -9 -f "/tmp/ocsp_guard\.$H_RUN_ID\." || true
     failed=$((failed + 1))
 fi
