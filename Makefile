@@ -51,7 +51,25 @@ integration: deps all
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) bench-quick
 	bash test/integration/run.sh
+
+BENCH_BINS := build/bench/hsload build/bench/lookup_bench build/bench/mkcerts
+build/bench/hsload: bench/hsload.c
+	mkdir -p build/bench
+	$(CC) -O2 -g $(WARN) -o $@ $< -lssl -lcrypto -lpthread
+build/bench/mkcerts: bench/mkcerts.c
+	mkdir -p build/bench
+	$(CC) -O2 -g $(WARN) -o $@ $< -lssl -lcrypto
+build/bench/lookup_bench: bench/lookup_bench.c mod_ocsp_guard/og_table.c $(GUARD_HDR)
+	mkdir -p build/bench
+	$(CC) -O2 -g $(WARN) -Imod_ocsp_guard -o $@ bench/lookup_bench.c mod_ocsp_guard/og_table.c -lcrypto
+
+bench: deps all $(BENCH_BINS)
+	bash bench/run.sh
+
+bench-quick: deps all $(BENCH_BINS)
+	bash bench/run.sh --quick
 
 demo: deps all
 	bash build/demo.sh
@@ -61,4 +79,4 @@ install: all
 	install -m 644 build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so $(DESTDIR)$(MODULES_DIR)/
 
 clean:
-	rm -rf build/out build/unit build/tmp
+	rm -rf build/out build/unit build/tmp build/bench

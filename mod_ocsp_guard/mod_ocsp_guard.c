@@ -27,6 +27,9 @@
 
 #include "mod_socache_ocsp.h"
 #include "mod_ocsp_guard.h"
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "og_ocsp.h"
 #include "og_refresher.h"
 #include "og_table.h"
@@ -42,6 +45,7 @@ typedef struct guard_registry {
     apr_array_header_t *targets; /* og_target */
     apr_hash_t *by_id;           /* id -> index in targets */
     apr_hash_t *declined;        /* ids already reported as not stapled */
+    apr_hash_t *issuers;         /* issuer DER digest -> X509, shared by targets */
 } guard_registry;
 
 typedef struct guard_cache {
@@ -364,8 +368,11 @@ static apr_status_t registry_cleanup(void *data)
 {
     guard_registry *r = data;
     og_target *t = (og_target *)r->targets->elts;
+    apr_hash_index_t *hi;
     for (int i = 0; i < r->targets->nelts; i++)
         og_cert_free(t[i].cert);
+    for (hi = apr_hash_first(NULL, r->issuers); hi; hi = apr_hash_next(hi))
+        X509_free(apr_hash_this_val(hi));
     if (registry == r)
         registry = NULL;
     return APR_SUCCESS;
@@ -380,6 +387,7 @@ static guard_registry *registry_get(server_rec *s)
         registry->targets = apr_array_make(p, 16, sizeof(og_target));
         registry->by_id = apr_hash_make(p);
         registry->declined = apr_hash_make(p);
+        registry->issuers = apr_hash_make(p);
         apr_pool_cleanup_register(p, registry, registry_cleanup, apr_pool_cleanup_null);
     }
     return registry;
@@ -398,6 +406,29 @@ static void log_declined(guard_registry *r, server_rec *s, const char *id, const
     apr_hash_set(r->declined, apr_pmemdup(r->pool, id, OG_ID_LEN), OG_ID_LEN, "");
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "%s: %s; mod_ocsp_guard does not staple it",
                  vhost_name(r->pool, s), why);
+}
+
+/* Thousands of certificates usually share a few issuers: keep one parsed
+ * copy of each, and drop the parsed leaf, which the refresher never needs
+ * (it works from the CertID), so memory stays small at scale. */
+static void slim_cert(guard_registry *r, og_cert *cert)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    X509 *shared;
+    X509_free(cert->leaf);
+    cert->leaf = NULL;
+    if (!X509_digest(cert->issuer, EVP_sha256(), digest, &len))
+        return;
+    shared = apr_hash_get(r->issuers, digest, len);
+    if (shared) {
+        X509_up_ref(shared);
+        X509_free(cert->issuer);
+        cert->issuer = shared;
+    } else {
+        X509_up_ref(cert->issuer);
+        apr_hash_set(r->issuers, apr_pmemdup(r->pool, digest, len), len, cert->issuer);
+    }
 }
 
 static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
@@ -422,6 +453,7 @@ static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_si
         log_declined(r, s, id, apr_psprintf(p, "cannot read the certificate chain (%s)", err));
         return DECLINED;
     }
+    slim_cert(r, cert);
     url = gc->responder ? gc->responder : cert->ocsp_url;
     if (!url) {
         log_declined(r, s, id, apr_psprintf(p, "%s has no OCSP responder URL (no AIA OCSP entry "

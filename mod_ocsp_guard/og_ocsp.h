@@ -19,7 +19,7 @@ typedef void og_log_fn(void *baton, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 typedef struct og_cert {
-    X509 *leaf;
+    X509 *leaf;                 /* may be dropped (NULL) once parsed: not needed later */
     X509 *issuer;
     OCSP_CERTID *certid;        /* SHA-1 CertID of leaf under issuer */
     unsigned char id[OG_ID_LEN];/* SHA-1 of the leaf DER */

@@ -80,7 +80,8 @@ og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char 
     og_table *t = mem;
     if (!mem || size < og_table_size(n))
         return NULL;
-    memset(mem, 0, og_table_size(n));
+    /* mem comes zeroed (fresh shared memory): writing it all would make
+     * every slot's pages resident for nothing. */
     t->nslots = n;
     t->index_mask = index_entries(n) - 1;
     t->size = og_table_size(n);

@@ -28,7 +28,8 @@ const char *og_source_name(uint32_t source);
 
 /* Bytes needed for n slots. */
 size_t og_table_size(unsigned n);
-/* Formats mem (og_table_size(n) bytes, zeroed) for the given ids. Returns
+/* Formats mem (og_table_size(n) bytes, which must be zeroed, as fresh
+ * shared memory is) for the given ids. Returns
  * NULL when two ids are equal or the region is too small. */
 og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char (*ids)[OG_ID_LEN]);
 unsigned og_table_count(const og_table *t);

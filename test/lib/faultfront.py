@@ -61,7 +61,7 @@ def handle(conn):
         request = read_request(conn)
         if not request:
             return  # a port probe, not a request
-        print("request", m, flush=True)
+        print("request", m, int(time.time()), flush=True)
         if m == "close":
             return
         if m.startswith("delay:"):
