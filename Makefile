@@ -11,8 +11,13 @@ SOCACHE_HDR := $(wildcard socache_ocsp/*.h)
 
 MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so
 
-.PHONY: all deps test unit integration demo install clean bench bench-quick fuzz
-all: $(MODULES)
+.PHONY: all modules deps test unit integration demo install clean bench bench-quick fuzz
+# Each entry point installs what is missing first, then re-reads this file in
+# a sub-make, so apxs and pkg-config answer on a fresh machine too.
+all: deps
+	@$(MAKE) --no-print-directory modules
+
+modules: $(MODULES)
 
 build/out:
 	mkdir -p $@
@@ -24,6 +29,8 @@ build/out/mod_socache_ocsp.so: $(SOCACHE_HDR)
 
 deps:
 	@sh build/deps
+
+.PHONY: unit-run
 
 # Unit tests (Check) of the pure cores, plain and under ASan+UBSan.
 UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config --cflags check 2>/dev/null)
@@ -41,17 +48,19 @@ build/unit/unit_tests_san: $(UNIT_DEPS)
 	mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) $(SAN_FLAGS) -o $@ $(UNIT_SRC) $(GUARD_CORE) $(SOCACHE_CORE) $(UNIT_LIBS)
 
-unit: deps build/unit/unit_tests build/unit/unit_tests_san
+unit: deps
+	@$(MAKE) --no-print-directory unit-run
+
+unit-run: build/unit/unit_tests build/unit/unit_tests_san
 	build/unit/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/unit/unit_tests_san
 
-integration: deps all
+integration: all
 	bash test/integration/run.sh
 
-test: deps
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) bench-quick
+test: all
+	@$(MAKE) --no-print-directory unit-run
+	@$(MAKE) --no-print-directory bench-quick
 	bash test/integration/run.sh
 
 BENCH_BINS := build/bench/hsload build/bench/lookup_bench build/bench/mkcerts
@@ -65,18 +74,38 @@ build/bench/lookup_bench: bench/lookup_bench.c mod_ocsp_guard/og_table.c $(GUARD
 	mkdir -p build/bench
 	$(CC) -O2 -g $(WARN) -Imod_ocsp_guard -o $@ bench/lookup_bench.c mod_ocsp_guard/og_table.c -lcrypto
 
-bench: deps all $(BENCH_BINS)
+bench: all
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	bash bench/run.sh
 
-bench-quick: deps all $(BENCH_BINS)
+bench-quick: all
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	bash bench/run.sh --quick
 
-demo: deps all
+demo: all
 	bash build/demo.sh
 
+# Fuzzing the cores with libFuzzer (clang): make fuzz [FUZZ_SECONDS=N]
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -Imod_ocsp_guard -Isocache_ocsp -Itest/unit
+build/fuzz/fuzz_verify: test/fuzz/fuzz_verify.c test/unit/testpki.c $(GUARD_CORE) $(GUARD_HDR)
+	mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o $@ test/fuzz/fuzz_verify.c test/unit/testpki.c mod_ocsp_guard/og_ocsp.c -lssl -lcrypto
+build/fuzz/fuzz_record: test/fuzz/fuzz_record.c $(SOCACHE_CORE) $(SOCACHE_HDR)
+	mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o $@ test/fuzz/fuzz_record.c $(SOCACHE_CORE)
+
+fuzz:
+	@sh build/deps fuzz
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_verify build/fuzz/fuzz_record
+	mkdir -p build/fuzz/corpus-verify build/fuzz/corpus-record
+	build/fuzz/fuzz_verify -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-verify
+	build/fuzz/fuzz_record -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-record
+
 install: all
+	@test -n "$(MODULES_DIR)" || { echo "apxs not found: run make deps as root"; exit 1; }
 	install -d $(DESTDIR)$(MODULES_DIR)
 	install -m 644 build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so $(DESTDIR)$(MODULES_DIR)/
 
 clean:
-	rm -rf build/out build/unit build/tmp build/bench
+	rm -rf build/out build/unit build/tmp build/bench build/fuzz

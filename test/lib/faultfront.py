@@ -3,7 +3,9 @@
 
 Usage: faultfront.py LISTEN_PORT UPSTREAM_PORT MODE_FILE
 Each connection reads MODE_FILE: pass, delay:SECONDS, http500, garbage,
-close, wrongtype. Logs one "request MODE" line per connection on stdout.
+close, wrongtype. Logs one "request MODE TIME direct|proxied" line per
+request on stdout. It also serves as an HTTP proxy: absolute-form request
+lines are forwarded in origin form to the same upstream.
 """
 import socket
 import sys
@@ -42,6 +44,19 @@ def read_request(conn):
     return head + b"\r\n\r\n" + body
 
 
+def origin_form(request):
+    """A proxy receives absolute-form request lines (GET http://host/path);
+    the responder behind us wants origin-form (GET /path)."""
+    line, sep, rest = request.partition(b"\r\n")
+    parts = line.split(b" ")
+    if len(parts) == 3 and parts[1].lower().startswith(b"http://"):
+        path = parts[1][7:]
+        slash = path.find(b"/")
+        parts[1] = path[slash:] if slash >= 0 else b"/"
+        return b" ".join(parts) + sep + rest, True
+    return request, False
+
+
 def forward(request):
     up = socket.create_connection(("127.0.0.1", upstream_port), timeout=30)
     up.sendall(request)
@@ -61,7 +76,8 @@ def handle(conn):
         request = read_request(conn)
         if not request:
             return  # a port probe, not a request
-        print("request", m, int(time.time()), flush=True)
+        request, proxied = origin_form(request)
+        print("request", m, int(time.time()), "proxied" if proxied else "direct", flush=True)
         if m == "close":
             return
         if m.startswith("delay:"):

@@ -37,14 +37,7 @@ static void teardown(void)
 
 static tp_resp_opts good_opts(void)
 {
-    tp_resp_opts o = { 0 };
-    o.status = V_OCSP_CERTSTATUS_GOOD;
-    o.this_offset = -60;
-    o.next_offset = 3600;
-    o.signer = &ca;
-    o.id_issuer = &ca;
-    o.id_subject = &leaf;
-    return o;
+    return tp_good_opts(&ca, &leaf, -60, 3600);
 }
 
 static og_verify_result verify_opts(const tp_resp_opts *o, og_resp_info *info, long skew)

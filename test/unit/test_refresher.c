@@ -45,13 +45,7 @@ static void *serve(void *arg)
         unsigned char *body = NULL;
         const char *type = "application/ocsp-response";
         if (m == MODE_GOOD || m == MODE_SHORT || m == MODE_WRONG_TYPE) {
-            tp_resp_opts o = { 0 };
-            o.status = V_OCSP_CERTSTATUS_GOOD;
-            o.this_offset = -1;
-            o.next_offset = m == MODE_SHORT ? short_validity : 3600;
-            o.signer = &ca;
-            o.id_issuer = &ca;
-            o.id_subject = &leaf;
+            tp_resp_opts o = tp_good_opts(&ca, &leaf, -1, m == MODE_SHORT ? short_validity : 3600);
             body = tp_response(&o, &len);
             if (m == MODE_WRONG_TYPE)
                 type = "text/html";
@@ -297,13 +291,7 @@ static int mem_store(void *b, const unsigned char *id, const unsigned char *der,
 
 START_TEST(startup_loads_cache_without_fetching)
 {
-    tp_resp_opts o = { 0 };
-    o.status = V_OCSP_CERTSTATUS_GOOD;
-    o.this_offset = -10;
-    o.next_offset = 3600;
-    o.signer = &ca;
-    o.id_issuer = &ca;
-    o.id_subject = &leaf;
+    tp_resp_opts o = tp_good_opts(&ca, &leaf, -10, 3600);
     unsigned char *der = tp_response(&o, &cached_len);
     memcpy(cached, der, cached_len);
     OPENSSL_free(der);
@@ -341,13 +329,7 @@ END_TEST
 START_TEST(adopt_only_newer_verified)
 {
     og_resp_info info;
-    tp_resp_opts o = { 0 };
-    o.status = V_OCSP_CERTSTATUS_GOOD;
-    o.this_offset = -100;
-    o.next_offset = 3600;
-    o.signer = &ca;
-    o.id_issuer = &ca;
-    o.id_subject = &leaf;
+    tp_resp_opts o = tp_good_opts(&ca, &leaf, -100, 3600);
     size_t len_old, len_new;
     unsigned char *older = tp_response(&o, &len_old);
     o.this_offset = -10;

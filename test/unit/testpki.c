@@ -76,6 +76,19 @@ void tp_free(tp_cert *c)
     c->key = NULL;
 }
 
+tp_resp_opts tp_good_opts(const tp_cert *ca, const tp_cert *leaf, long this_offset, long next_offset)
+{
+    tp_resp_opts o;
+    memset(&o, 0, sizeof(o));
+    o.status = V_OCSP_CERTSTATUS_GOOD;
+    o.this_offset = this_offset;
+    o.next_offset = next_offset;
+    o.signer = ca;
+    o.id_issuer = ca;
+    o.id_subject = leaf;
+    return o;
+}
+
 unsigned char *tp_response(const tp_resp_opts *o, size_t *len)
 {
     OCSP_RESPONSE *resp;

@@ -33,6 +33,10 @@ typedef struct tp_resp_opts {
     int response_status;         /* OCSP_RESPONSE_STATUS_*, 0 = successful */
 } tp_resp_opts;
 
+/* Options for a good response about leaf, signed by its issuer ca, valid
+ * from now + this_offset to now + next_offset. */
+tp_resp_opts tp_good_opts(const tp_cert *ca, const tp_cert *leaf, long this_offset, long next_offset);
+
 /* DER OCSPResponse (OPENSSL_malloc'd) built to the options. */
 unsigned char *tp_response(const tp_resp_opts *o, size_t *len);
 /* PEM of leaf then issuer, malloc'd. */
