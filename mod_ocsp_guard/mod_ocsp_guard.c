@@ -27,7 +27,9 @@
 
 #include "mod_socache_ocsp.h"
 #include "mod_ocsp_guard.h"
-#include <openssl/evp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "og_ocsp.h"
@@ -45,7 +47,8 @@ typedef struct guard_registry {
     apr_array_header_t *targets; /* og_target */
     apr_hash_t *by_id;           /* id -> index in targets */
     apr_hash_t *declined;        /* ids already reported as not stapled */
-    apr_hash_t *issuers;         /* issuer DER digest -> X509, shared by targets */
+    apr_hash_t *issuers;         /* issuer PEM digest -> X509, shared by targets */
+    apr_interval_time_t prime_time; /* spent in the prime hook this pass */
 } guard_registry;
 
 typedef struct guard_cache {
@@ -408,31 +411,61 @@ static void log_declined(guard_registry *r, server_rec *s, const char *id, const
                  vhost_name(r->pool, s), why);
 }
 
-/* Thousands of certificates usually share a few issuers: keep one parsed
- * copy of each, and drop the parsed leaf, which the refresher never needs
- * (it works from the CertID), so memory stays small at scale. */
-static void slim_cert(guard_registry *r, og_cert *cert)
+/* Thousands of certificates usually share a few issuers: parse each
+ * issuer once (keyed by its PEM text) and share it. */
+static X509 *shared_issuer(guard_registry *r, const char *pem, size_t len)
 {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    X509 *shared;
-    X509_free(cert->leaf);
-    cert->leaf = NULL;
-    if (!X509_digest(cert->issuer, EVP_sha256(), digest, &len))
-        return;
-    shared = apr_hash_get(r->issuers, digest, len);
-    if (shared) {
-        X509_up_ref(shared);
-        X509_free(cert->issuer);
-        cert->issuer = shared;
-    } else {
-        X509_up_ref(cert->issuer);
-        apr_hash_set(r->issuers, apr_pmemdup(r->pool, digest, len), len, cert->issuer);
-    }
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    X509 *issuer;
+    BIO *bio;
+    SHA256((const unsigned char *)pem, len, key);
+    issuer = apr_hash_get(r->issuers, key, sizeof(key));
+    if (issuer)
+        return issuer;
+    bio = BIO_new_mem_buf(pem, (int)len);
+    issuer = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    ERR_clear_error();
+    if (issuer)
+        apr_hash_set(r->issuers, apr_pmemdup(r->pool, key, sizeof(key)), sizeof(key), issuer);
+    return issuer;
 }
+
+/* Leaf and issuer from the primed PEM, the issuer shared. */
+static og_cert *parse_pair(guard_registry *r, const char *pem, char *err, size_t errlen)
+{
+    unsigned char *der = NULL;
+    long der_len = 0;
+    const char *rest = NULL;
+    size_t len = strlen(pem);
+    X509 *issuer;
+    og_cert *cert;
+    if (!og_pem_first_der(pem, len, &der, &der_len, &rest) ||
+        !(issuer = shared_issuer(r, rest, len - (size_t)(rest - pem)))) {
+        OPENSSL_free(der);
+        snprintf(err, errlen, "expected the certificate followed by its issuer in PEM");
+        return NULL;
+    }
+    cert = og_cert_from_der(der, (size_t)der_len, issuer, err, errlen);
+    OPENSSL_free(der);
+    return cert;
+}
+
+static int prime_one(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
+                     const char *pem);
 
 static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
                             const char *pem)
+{
+    apr_time_t start = apr_time_now();
+    int rv = prime_one(s, p, id, id_len, pem);
+    if (registry)
+        registry->prime_time += apr_time_now() - start;
+    return rv;
+}
+
+static int prime_one(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
+                     const char *pem)
 {
     guard_server_conf *gc = guard_conf(s);
     guard_registry *r;
@@ -443,17 +476,20 @@ static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_si
     (void)p;
     if (!guard_value_or(gc->enabled, 1) || id_len != OG_ID_LEN)
         return DECLINED;
+    /* The first pass only tests the configuration and its SSL contexts are
+     * thrown away: claim the certificate without the parsing work. */
+    if (dry_run())
+        return OK;
     r = registry_get(s);
     if (apr_hash_get(r->by_id, id, OG_ID_LEN))
         return OK;               /* the same certificate in another virtual host */
     if (apr_hash_get(r->declined, id, OG_ID_LEN))
         return DECLINED;
-    cert = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    cert = parse_pair(r, pem, err, sizeof(err));
     if (!cert) {
         log_declined(r, s, id, apr_psprintf(p, "cannot read the certificate chain (%s)", err));
         return DECLINED;
     }
-    slim_cert(r, cert);
     url = gc->responder ? gc->responder : cert->ocsp_url;
     if (!url) {
         log_declined(r, s, id, apr_psprintf(p, "%s has no OCSP responder URL (no AIA OCSP entry "
@@ -736,8 +772,9 @@ static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
         return OK;
     }
     apr_pool_cleanup_register(pconf, NULL, refresher_stop, apr_pool_cleanup_null);
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "stapling %d certificate(s); %d carried over from "
-                 "the last generation; cache %s", r->targets->nelts, carried,
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "stapling %d certificate(s) (read in %"
+                 APR_TIME_T_FMT " ms); %d carried over from the last generation; cache %s",
+                 r->targets->nelts, apr_time_as_msec(r->prime_time), carried,
                  cache.spec ? cache.spec : "none (memory only)");
     watch = apr_pcalloc(pconf, sizeof(*watch) * (apr_size_t)r->targets->nelts);
     if (!restarted) {

@@ -314,7 +314,11 @@ void guard_dump_ocsp(apr_pool_t *p, server_rec *s)
             unsigned int len = OG_MAX_RESPONSE;
             char why[256];
             og_resp_info info;
-            og_cert *oc = og_cert_from_x509(X509_dup(c->leaf), X509_dup(c->issuer), why, sizeof(why));
+            unsigned char *leaf_der = NULL;
+            int leaf_len = i2d_X509(c->leaf, &leaf_der);
+            og_cert *oc = leaf_len > 0 ? og_cert_from_der(leaf_der, (size_t)leaf_len, c->issuer,
+                                                          why, sizeof(why)) : NULL;
+            OPENSSL_free(leaf_der);
             if (oc && inspect(inst, s, GUARD_CACHE_CONSUMER, oc->id, OG_ID_LEN, der, &len, &where, p)
                       == APR_SUCCESS) {
                 og_verify_result r = og_verify_response(oc, der, len, time(NULL),

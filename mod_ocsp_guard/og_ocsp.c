@@ -1,12 +1,15 @@
 /* OCSP core: certificate pairs, request building and response verification. */
 #include "og_ocsp.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/asn1t.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *detail)
@@ -27,7 +30,50 @@ static const char *openssl_reason(char *buf, size_t len)
     return buf;
 }
 
-char *og_x509_name(X509 *x)
+/* A certificate as far as stapling needs it: the public key is kept as
+ * undecoded bytes (ASN1_ANY), which is what makes this parse cheap. */
+typedef struct og_tbs_lite {
+    ASN1_INTEGER *version;
+    ASN1_INTEGER *serial;
+    X509_ALGOR *signature;
+    X509_NAME *issuer;
+    ASN1_TYPE *validity;
+    X509_NAME *subject;
+    ASN1_TYPE *spki;
+    ASN1_BIT_STRING *issuer_uid;
+    ASN1_BIT_STRING *subject_uid;
+    STACK_OF(X509_EXTENSION) *extensions;
+} og_tbs_lite;
+
+typedef struct og_cert_lite {
+    og_tbs_lite *tbs;
+    ASN1_TYPE *sig_alg;
+    ASN1_TYPE *sig;
+} og_cert_lite;
+
+DECLARE_ASN1_ITEM(og_tbs_lite)
+DECLARE_ASN1_ITEM(og_cert_lite)
+
+ASN1_SEQUENCE(og_tbs_lite) = {
+    ASN1_EXP_OPT(og_tbs_lite, version, ASN1_INTEGER, 0),
+    ASN1_SIMPLE(og_tbs_lite, serial, ASN1_INTEGER),
+    ASN1_SIMPLE(og_tbs_lite, signature, X509_ALGOR),
+    ASN1_SIMPLE(og_tbs_lite, issuer, X509_NAME),
+    ASN1_SIMPLE(og_tbs_lite, validity, ASN1_ANY),
+    ASN1_SIMPLE(og_tbs_lite, subject, X509_NAME),
+    ASN1_SIMPLE(og_tbs_lite, spki, ASN1_ANY),
+    ASN1_IMP_OPT(og_tbs_lite, issuer_uid, ASN1_BIT_STRING, 1),
+    ASN1_IMP_OPT(og_tbs_lite, subject_uid, ASN1_BIT_STRING, 2),
+    ASN1_EXP_SEQUENCE_OF_OPT(og_tbs_lite, extensions, X509_EXTENSION, 3)
+} ASN1_SEQUENCE_END(og_tbs_lite)
+
+ASN1_SEQUENCE(og_cert_lite) = {
+    ASN1_SIMPLE(og_cert_lite, tbs, og_tbs_lite),
+    ASN1_SIMPLE(og_cert_lite, sig_alg, ASN1_ANY),
+    ASN1_SIMPLE(og_cert_lite, sig, ASN1_ANY)
+} ASN1_SEQUENCE_END(og_cert_lite)
+
+static char *name_and_serial(const X509_NAME *subject_name, const ASN1_INTEGER *serial_number)
 {
     char subject[256] = "?";
     char serial[80] = "?";
@@ -35,13 +81,12 @@ char *og_x509_name(X509 *x)
     BIO *mem = BIO_new(BIO_s_mem());
     if (mem) {
         int n;
-        X509_NAME_print_ex(mem, X509_get_subject_name(x), 0,
-                           XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+        X509_NAME_print_ex(mem, subject_name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
         n = BIO_read(mem, subject, sizeof(subject) - 1);
         subject[n > 0 ? n : 0] = '\0';
         BIO_free(mem);
     }
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    BIGNUM *bn = ASN1_INTEGER_to_BN(serial_number, NULL);
     if (bn) {
         char *hex = BN_bn2hex(bn);
         if (hex) {
@@ -57,10 +102,22 @@ char *og_x509_name(X509 *x)
     return out;
 }
 
-int og_x509_must_staple(X509 *x)
+char *og_x509_name(X509 *x)
 {
-    /* RFC 7633 TLS Feature extension: a SEQUENCE OF INTEGER; status_request is 5. */
-    TLS_FEATURE *features = X509_get_ext_d2i(x, NID_tlsfeature, NULL, NULL);
+    return name_and_serial(X509_get_subject_name(x), X509_get0_serialNumber(x));
+}
+
+static X509_EXTENSION *find_ext(const STACK_OF(X509_EXTENSION) *exts, int nid)
+{
+    int idx = X509v3_get_ext_by_NID(exts, nid, -1);
+    return idx < 0 ? NULL : X509v3_get_ext(exts, idx);
+}
+
+/* RFC 7633 TLS Feature extension: a SEQUENCE OF INTEGER; status_request is 5. */
+static int exts_must_staple(const STACK_OF(X509_EXTENSION) *exts)
+{
+    X509_EXTENSION *ext = find_ext(exts, NID_tlsfeature);
+    TLS_FEATURE *features = ext ? X509V3_EXT_d2i(ext) : NULL;
     int found = 0;
     for (int i = 0; features && i < sk_ASN1_INTEGER_num(features); i++) {
         if (ASN1_INTEGER_get(sk_ASN1_INTEGER_value(features, i)) == 5)
@@ -71,76 +128,127 @@ int og_x509_must_staple(X509 *x)
     return found;
 }
 
-char *og_x509_ocsp_url(X509 *x)
+/* The first OCSP URI of the Authority Information Access extension. */
+static char *exts_ocsp_url(const STACK_OF(X509_EXTENSION) *exts)
 {
-    STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(x);
+    X509_EXTENSION *ext = find_ext(exts, NID_info_access);
+    AUTHORITY_INFO_ACCESS *aia = ext ? X509V3_EXT_d2i(ext) : NULL;
     char *out = NULL;
-    if (urls && sk_OPENSSL_STRING_num(urls) > 0)
-        out = strdup(sk_OPENSSL_STRING_value(urls, 0));
-    X509_email_free(urls);
+    for (int i = 0; aia && !out && i < sk_ACCESS_DESCRIPTION_num(aia); i++) {
+        ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+        if (OBJ_obj2nid(ad->method) == NID_ad_OCSP && ad->location->type == GEN_URI)
+            out = strndup((const char *)ASN1_STRING_get0_data(ad->location->d.uniformResourceIdentifier),
+                          (size_t)ASN1_STRING_length(ad->location->d.uniformResourceIdentifier));
+    }
+    AUTHORITY_INFO_ACCESS_free(aia);
+    ERR_clear_error();
     return out;
 }
 
-og_cert *og_cert_from_x509(X509 *leaf, X509 *issuer, char *err, size_t errlen)
+int og_x509_must_staple(X509 *x)
 {
+    return exts_must_staple(X509_get0_extensions(x));
+}
+
+char *og_x509_ocsp_url(X509 *x)
+{
+    return exts_ocsp_url(X509_get0_extensions(x));
+}
+
+og_cert *og_cert_from_der(const unsigned char *leaf_der, size_t leaf_len, X509 *issuer,
+                          char *err, size_t errlen)
+{
+    const unsigned char *p = leaf_der;
+    og_cert_lite *leaf = NULL;
+    ASN1_BIT_STRING *issuer_key;
     og_cert *c = calloc(1, sizeof(*c));
-    unsigned int idlen = 0;
     if (!c) {
-        X509_free(leaf);
-        X509_free(issuer);
         set_err(err, errlen, "out of memory%s", NULL);
         return NULL;
     }
-    c->leaf = leaf;
     c->issuer = issuer;
-    if (X509_check_issued(issuer, leaf) != X509_V_OK) {
+    X509_up_ref(issuer);
+    if (leaf_len > 0x7fffffff ||
+        !(leaf = (og_cert_lite *)ASN1_item_d2i(NULL, &p, (long)leaf_len, ASN1_ITEM_rptr(og_cert_lite)))) {
+        set_err(err, errlen, "the certificate is not DER%s", NULL);
+        goto fail;
+    }
+    if (X509_NAME_cmp(leaf->tbs->issuer, X509_get_subject_name(issuer)) != 0) {
         set_err(err, errlen, "the second certificate did not issue the first%s", NULL);
         goto fail;
     }
-    c->certid = OCSP_cert_to_id(EVP_sha1(), leaf, issuer);
-    if (!c->certid || !X509_digest(leaf, EVP_sha1(), c->id, &idlen) || idlen != OG_ID_LEN) {
+    issuer_key = X509_get0_pubkey_bitstr(issuer);
+    c->certid = issuer_key ? OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer), issuer_key,
+                                              leaf->tbs->serial) : NULL;
+    if (!c->certid || !SHA1(leaf_der, leaf_len, c->id)) {
         set_err(err, errlen, "cannot compute the certificate id%s", NULL);
         goto fail;
     }
-    c->ocsp_url = og_x509_ocsp_url(leaf);
-    c->must_staple = og_x509_must_staple(leaf);
-    c->name = og_x509_name(leaf);
+    c->ocsp_url = exts_ocsp_url(leaf->tbs->extensions);
+    c->must_staple = exts_must_staple(leaf->tbs->extensions);
+    c->name = name_and_serial(leaf->tbs->subject, leaf->tbs->serial);
     if (!c->name)
         goto fail;
+    ASN1_item_free((ASN1_VALUE *)leaf, ASN1_ITEM_rptr(og_cert_lite));
     ERR_clear_error();
     return c;
 fail:
+    ASN1_item_free((ASN1_VALUE *)leaf, ASN1_ITEM_rptr(og_cert_lite));
     og_cert_free(c);
     ERR_clear_error();
     return NULL;
 }
 
-og_cert *og_cert_from_pem(const char *pem, size_t len, char *err, size_t errlen)
+int og_pem_first_der(const char *text, size_t len, unsigned char **der, long *der_len,
+                     const char **rest)
 {
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    X509 *leaf = NULL, *issuer = NULL;
-    if (!bio) {
-        set_err(err, errlen, "out of memory%s", NULL);
-        return NULL;
+    BIO *bio = BIO_new_mem_buf(text, (int)len);
+    char *name = NULL, *header = NULL;
+    int ok = 0;
+    *der = NULL;
+    if (bio && PEM_read_bio(bio, &name, &header, der, der_len) && !strcmp(name, PEM_STRING_X509)) {
+        const char *start;
+        long left = (long)BIO_get_mem_data(bio, (char **)&start);
+        *rest = start;
+        ok = left >= 0;
     }
-    leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    if (leaf)
-        issuer = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    if (!ok) {
+        OPENSSL_free(*der);
+        *der = NULL;
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
     BIO_free(bio);
     ERR_clear_error();
-    if (!leaf || !issuer) {
-        X509_free(leaf);
-        set_err(err, errlen, "expected the certificate followed by its issuer in PEM%s", NULL);
-        return NULL;
+    return ok;
+}
+
+og_cert *og_cert_from_pem(const char *pem, size_t len, char *err, size_t errlen)
+{
+    unsigned char *der = NULL;
+    long der_len = 0;
+    const char *rest = NULL;
+    X509 *issuer = NULL;
+    og_cert *c = NULL;
+    if (og_pem_first_der(pem, len, &der, &der_len, &rest)) {
+        BIO *bio = BIO_new_mem_buf(rest, (int)(len - (size_t)(rest - pem)));
+        issuer = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
     }
-    return og_cert_from_x509(leaf, issuer, err, errlen);
+    ERR_clear_error();
+    if (!der || !issuer)
+        set_err(err, errlen, "expected the certificate followed by its issuer in PEM%s", NULL);
+    else
+        c = og_cert_from_der(der, (size_t)der_len, issuer, err, errlen);
+    X509_free(issuer);
+    OPENSSL_free(der);
+    return c;
 }
 
 void og_cert_free(og_cert *c)
 {
     if (!c)
         return;
-    X509_free(c->leaf);
     X509_free(c->issuer);
     OCSP_CERTID_free(c->certid);
     free(c->ocsp_url);
@@ -238,16 +346,107 @@ time_t og_asn1_time_to_unix(const ASN1_GENERALIZEDTIME *t)
     return timegm(&tm);
 }
 
+/* Delegated responder certificates already checked against their issuer.
+ * A CA signs every response with the same one, so once its chain and
+ * id-kp-OCSPSigning have been checked, later responses need only their
+ * signature checked with its key (while it is within its validity). */
+#define SIGNER_CACHE_SIZE 32
+
+typedef struct signer_entry {
+    unsigned char issuer_digest[SHA256_DIGEST_LENGTH];
+    unsigned char signer_digest[SHA256_DIGEST_LENGTH];
+    X509 *signer;
+} signer_entry;
+
+static signer_entry signer_cache[SIGNER_CACHE_SIZE];
+static unsigned signer_next;
+static pthread_mutex_t signer_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cert_digest(X509 *x, unsigned char *out)
+{
+    unsigned int len = 0;
+    return X509_digest(x, EVP_sha256(), out, &len) && len == SHA256_DIGEST_LENGTH;
+}
+
+/* A new reference to the cached signer equal to signer, or NULL. */
+static X509 *signer_cached(const unsigned char *issuer_digest, X509 *signer)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    X509 *found = NULL;
+    if (!cert_digest(signer, digest))
+        return NULL;
+    pthread_mutex_lock(&signer_lock);
+    for (unsigned i = 0; i < SIGNER_CACHE_SIZE && !found; i++) {
+        signer_entry *e = &signer_cache[i];
+        if (e->signer && !memcmp(e->issuer_digest, issuer_digest, sizeof(digest)) &&
+            !memcmp(e->signer_digest, digest, sizeof(digest)) && X509_up_ref(e->signer))
+            found = e->signer;
+    }
+    pthread_mutex_unlock(&signer_lock);
+    if (found && (X509_cmp_current_time(X509_get0_notBefore(found)) >= 0 ||
+                  X509_cmp_current_time(X509_get0_notAfter(found)) <= 0)) {
+        X509_free(found);        /* outside its validity: check the chain again */
+        found = NULL;
+    }
+    return found;
+}
+
+static void signer_remember(const unsigned char *issuer_digest, X509 *signer)
+{
+    signer_entry e;
+    memcpy(e.issuer_digest, issuer_digest, sizeof(e.issuer_digest));
+    if (!cert_digest(signer, e.signer_digest) || !X509_up_ref(signer))
+        return;
+    e.signer = signer;
+    pthread_mutex_lock(&signer_lock);
+    X509_free(signer_cache[signer_next].signer);
+    signer_cache[signer_next] = e;
+    signer_next = (signer_next + 1) % SIGNER_CACHE_SIZE;
+    pthread_mutex_unlock(&signer_lock);
+}
+
+static og_verify_result classify_failure(char *why, size_t whylen)
+{
+    char reason[256];
+    unsigned long e = ERR_peek_last_error();
+    int lib = ERR_GET_LIB(e), r = ERR_GET_REASON(e);
+    og_verify_result res =
+        (lib == ERR_LIB_OCSP && r == OCSP_R_SIGNATURE_FAILURE) || lib == ERR_LIB_EVP ||
+        lib == ERR_LIB_RSA || lib == ERR_LIB_EC || lib == ERR_LIB_ASN1
+            ? OG_VERIFY_BAD_SIGNATURE : OG_VERIFY_UNTRUSTED_SIGNER;
+    set_err(why, whylen, "%s", openssl_reason(reason, sizeof(reason)));
+    return res;
+}
+
 /* Signature and signer: the issuer itself, or a delegated responder the
  * issuer certified for id-kp-OCSPSigning (RFC 6960 4.2.2.2). */
 static og_verify_result verify_signer(const og_cert *c, OCSP_BASICRESP *bs, char *why, size_t whylen)
 {
     og_verify_result res = OG_VERIFY_OK;
-    X509_STORE *store = X509_STORE_new();
-    STACK_OF(X509) *issuer_only = sk_X509_new_null();
+    X509_STORE *store = NULL;
+    STACK_OF(X509) *trusted = sk_X509_new_null();
+    X509 *signer = NULL, *known = NULL;
+    unsigned char issuer_digest[SHA256_DIGEST_LENGTH];
     char reason[256];
-    if (!store || !issuer_only || !X509_STORE_add_cert(store, c->issuer) ||
-        !sk_X509_push(issuer_only, c->issuer)) {
+    int have_digest = cert_digest(c->issuer, issuer_digest);
+
+    if (!trusted || !sk_X509_push(trusted, c->issuer)) {
+        res = OG_VERIFY_UNTRUSTED_SIGNER;
+        set_err(why, whylen, "cannot set up verification: %s", openssl_reason(reason, sizeof(reason)));
+        goto out;
+    }
+    /* A delegated signer checked before: only the signature is left to check.
+     * TRUSTOTHER makes OpenSSL trust signers found in our list as they are. */
+    if (have_digest && OCSP_resp_get0_signer(bs, &signer, NULL) && signer &&
+        X509_cmp(signer, c->issuer) != 0 && (known = signer_cached(issuer_digest, signer))) {
+        sk_X509_push(trusted, known);
+        if (OCSP_basic_verify(bs, trusted, NULL, OCSP_TRUSTOTHER | OCSP_NOVERIFY) <= 0)
+            res = classify_failure(why, whylen);
+        goto out;
+    }
+    ERR_clear_error();
+    store = X509_STORE_new();
+    if (!store || !X509_STORE_add_cert(store, c->issuer)) {
         res = OG_VERIFY_UNTRUSTED_SIGNER;
         set_err(why, whylen, "cannot set up verification: %s", openssl_reason(reason, sizeof(reason)));
         goto out;
@@ -256,18 +455,15 @@ static og_verify_result verify_signer(const og_cert *c, OCSP_BASICRESP *bs, char
     X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
     /* TRUSTOTHER: a response signed by the issuer itself needs no chain.
      * NOEXPLICIT: the anchor is the issuer we hold, not an aux trust bit. */
-    if (OCSP_basic_verify(bs, issuer_only, store, OCSP_TRUSTOTHER | OCSP_NOEXPLICIT) <= 0) {
-        unsigned long e = ERR_peek_last_error();
-        int lib = ERR_GET_LIB(e), r = ERR_GET_REASON(e);
-        if ((lib == ERR_LIB_OCSP && r == OCSP_R_SIGNATURE_FAILURE) ||
-            lib == ERR_LIB_EVP || lib == ERR_LIB_RSA || lib == ERR_LIB_EC || lib == ERR_LIB_ASN1)
-            res = OG_VERIFY_BAD_SIGNATURE;
-        else
-            res = OG_VERIFY_UNTRUSTED_SIGNER;
-        set_err(why, whylen, "%s", openssl_reason(reason, sizeof(reason)));
+    if (OCSP_basic_verify(bs, trusted, store, OCSP_TRUSTOTHER | OCSP_NOEXPLICIT) <= 0) {
+        res = classify_failure(why, whylen);
+        goto out;
     }
+    if (have_digest && signer && X509_cmp(signer, c->issuer) != 0)
+        signer_remember(issuer_digest, signer);
 out:
-    sk_X509_free(issuer_only);
+    X509_free(known);
+    sk_X509_free(trusted);
     X509_STORE_free(store);
     ERR_clear_error();
     return res;

@@ -19,8 +19,7 @@ typedef void og_log_fn(void *baton, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 typedef struct og_cert {
-    X509 *leaf;                 /* may be dropped (NULL) once parsed: not needed later */
-    X509 *issuer;
+    X509 *issuer;               /* one reference; issuers are usually shared */
     OCSP_CERTID *certid;        /* SHA-1 CertID of leaf under issuer */
     unsigned char id[OG_ID_LEN];/* SHA-1 of the leaf DER */
     char *ocsp_url;             /* first OCSP URL from the AIA, or NULL */
@@ -32,8 +31,16 @@ typedef struct og_cert {
  * NULL and fills err when the text is not two certificates, or the second did
  * not issue the first. */
 og_cert *og_cert_from_pem(const char *pem, size_t len, char *err, size_t errlen);
-/* Takes ownership of leaf and issuer (both are freed by og_cert_free). */
-og_cert *og_cert_from_x509(X509 *leaf, X509 *issuer, char *err, size_t errlen);
+/* The leaf as DER and its issuer (the caller keeps its reference; the
+ * og_cert takes one of its own). The leaf is read without decoding its
+ * public key, which OpenSSL 3 makes costly: thousands of certificates are
+ * primed at every start. */
+og_cert *og_cert_from_der(const unsigned char *leaf_der, size_t leaf_len, X509 *issuer,
+                          char *err, size_t errlen);
+/* The first PEM certificate of text as DER (OPENSSL_malloc'd); *rest points
+ * after it. 0 when there is none. */
+int og_pem_first_der(const char *text, size_t len, unsigned char **der, long *der_len,
+                     const char **rest);
 void og_cert_free(og_cert *c);
 
 /* "subject CN=..., serial 0A1B" with malloc'd storage. */

@@ -15,6 +15,7 @@ enum log_state {
 };
 
 typedef struct target_state {
+    int load_cache;              /* at start: try the cache before the responder */
     time_t due;
     unsigned failures;
     int busy;
@@ -31,6 +32,7 @@ typedef struct refresher {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stopping;
+    unsigned cursor;             /* where pick_due goes on from */
 } refresher;
 
 #define LOG(r, level, ...) (r)->cfg->log((r)->cfg->log_baton, level, __VA_ARGS__)
@@ -231,20 +233,26 @@ static int adopt_from_cache(refresher *r, unsigned i, time_t now, int shared, co
     return 1;
 }
 
+/* Any certificate that is due, scanning on from where the last pick
+ * stopped, so thousands due at once cost one pass, not one pass each;
+ * when none is due, *earliest says when the next one will be. */
 static int pick_due(refresher *r, time_t now, time_t *earliest)
 {
-    int best = -1;
+    unsigned n = r->cfg->ntargets;
     *earliest = now + 1;
-    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+    for (unsigned k = 0; k < n; k++) {
+        unsigned i = (r->cursor + k) % n;
         target_state *s = &r->st[i];
         if (s->busy)
             continue;
-        if (s->due <= now && (best < 0 || s->due < r->st[best].due))
-            best = (int)i;
-        else if (s->due < *earliest)
+        if (s->due <= now) {
+            r->cursor = (i + 1) % n;
+            return (int)i;
+        }
+        if (s->due < *earliest)
             *earliest = s->due;
     }
-    return best;
+    return -1;
 }
 
 static void *worker_main(void *arg)
@@ -263,7 +271,15 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&r->lock);
 
         og_fetch_outcome o;
-        int adopted = adopt_from_cache(r, (unsigned)i, now, 1, "adopted from the shared cache");
+        int adopted;
+        /* At start each worker verifies cached responses itself, so that
+         * thousands of them load on every core. */
+        if (r->st[i].load_cache) {
+            r->st[i].load_cache = 0;
+            adopted = adopt_from_cache(r, (unsigned)i, now, 0, "loaded from the cache");
+        } else {
+            adopted = adopt_from_cache(r, (unsigned)i, now, 1, "adopted from the shared cache");
+        }
         if (!adopted || r->st[i].due <= time(NULL)) {
             og_fetch_and_verify(&r->cfg->targets[i], now, &o);
             pthread_mutex_lock(&r->lock);
@@ -297,7 +313,8 @@ static void expire_stale(refresher *r, time_t now)
     }
 }
 
-/* Initial state: what a graceful restart carried over, else the cache. */
+/* Initial state: what a graceful restart carried over; the rest is due now
+ * and looks in the cache first. */
 static void load_initial(refresher *r, time_t now)
 {
     for (unsigned i = 0; i < r->cfg->ntargets; i++) {
@@ -313,7 +330,7 @@ static void load_initial(refresher *r, time_t now)
             continue;
         }
         og_table_clear(r->cfg->table, t->slot);
-        adopt_from_cache(r, i, now, 0, "loaded from the cache");
+        r->st[i].load_cache = 1;
     }
 }
 

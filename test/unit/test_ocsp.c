@@ -212,6 +212,47 @@ START_TEST(verify_bad_signature)
 }
 END_TEST
 
+START_TEST(delegated_signer_cache_keeps_every_check)
+{
+    og_resp_info info;
+    tp_resp_opts o = good_opts();
+    o.signer = &responder;
+    o.include = &responder;
+    /* the first verification checks the chain and remembers the signer ... */
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_OK);
+    /* ... later ones still check the signature */
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_OK);
+    o.corrupt_signature = 1;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_BAD_SIGNATURE);
+    /* a look-alike responder (same name, other CA, other key) is not taken for it */
+    tp_cert twin = tp_issue(&other_ca, "Unit Responder", "responder", NULL, 0x2001);
+    o = good_opts();
+    o.signer = &twin;
+    o.include = &twin;
+    ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_UNTRUSTED_SIGNER);
+    /* and the cached responder is never trusted for another issuer's certificate */
+    char err[256];
+    tp_cert other_leaf2 = tp_issue(&other_ca, "x.test", "leaf", "http://127.0.0.1:1/", 0x9);
+    char *pem = tp_pair_pem(&other_leaf2, &other_ca);
+    og_cert *other_cert = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    free(pem);
+    o = good_opts();
+    o.signer = &responder;
+    o.include = &responder;
+    o.id_issuer = &other_ca;
+    o.id_subject = &other_leaf2;
+    size_t len;
+    char why[256];
+    unsigned char *der = tp_response(&o, &len);
+    ck_assert_int_eq(og_verify_response(other_cert, der, len, time(NULL), 300, &info, why, sizeof(why)),
+                     OG_VERIFY_UNTRUSTED_SIGNER);
+    OPENSSL_free(der);
+    og_cert_free(other_cert);
+    tp_free(&other_leaf2);
+    tp_free(&twin);
+}
+END_TEST
+
 START_TEST(verify_expired)
 {
     og_resp_info info;
@@ -318,6 +359,7 @@ Suite *ocsp_suite(void)
     tcase_add_test(tc, verify_signer_without_ocsp_signing);
     tcase_add_test(tc, verify_signer_from_another_ca);
     tcase_add_test(tc, verify_bad_signature);
+    tcase_add_test(tc, delegated_signer_cache_keeps_every_check);
     tcase_add_test(tc, verify_expired);
     tcase_add_test(tc, verify_this_update_in_future);
     tcase_add_test(tc, verify_no_next_update);
