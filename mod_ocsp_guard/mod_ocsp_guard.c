@@ -571,7 +571,7 @@ static void refresher_main(server_rec *s, apr_pool_t *p)
     cfg.log_baton = &lb;
     cfg.parent = getppid();
     cfg.stop = &never;
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "refresher %ld started for %u certificate(s)",
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "refresher %ld started for %u certificate(s)",
                  (long)getpid(), cfg.ntargets);
     og_refresher_run(&cfg);
     _exit(0);
@@ -659,10 +659,11 @@ static void watch_validity(server_rec *s, const og_target *t, watch_state *w,
     if (w->quarter_warned)
         return;
     w->quarter_warned = 1;
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s: only %lld s of the response's %lld s "
-                 "validity left and no fresher response: refreshes from %s keep failing; the "
-                 "staple stops when it expires", t->cert->name, (long long)left, (long long)window,
-                 t->url);
+    /* APR's formatter knows APR_INT64_T_FMT, not %lld */
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s: only %" APR_INT64_T_FMT " s of the "
+                 "response's %" APR_INT64_T_FMT " s validity left and no fresher response: "
+                 "refreshes from %s keep failing; the staple stops when it expires", t->cert->name,
+                 (apr_int64_t)left, (apr_int64_t)window, t->url);
 }
 
 /* From the MPM's maintenance loop (parent, about every 10 s): no I/O, no

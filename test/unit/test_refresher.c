@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "og_http.h"
 #include "og_refresher.h"
 #include "testpki.h"
 
@@ -20,6 +21,7 @@
 enum { MODE_GOOD, MODE_SHORT, MODE_500, MODE_GARBAGE, MODE_WRONG_TYPE, MODE_CLOSE };
 static volatile int mode;
 static volatile int requests;
+static char last_request_line[128];
 static int listen_fd;
 static int port;
 static pthread_t server_thread;
@@ -40,6 +42,8 @@ static void *serve(void *arg)
             continue;
         }
         __atomic_add_fetch(&requests, 1, __ATOMIC_SEQ_CST);
+        req[n < (ssize_t)sizeof(req) ? n : (ssize_t)sizeof(req) - 1] = '\0';
+        snprintf(last_request_line, sizeof(last_request_line), "%.*s", (int)strcspn(req, "\r\n"), req);
         int m = mode;
         size_t len = 0;
         unsigned char *body = NULL;
@@ -231,6 +235,27 @@ START_TEST(fetch_and_verify_outcomes)
 }
 END_TEST
 
+START_TEST(http_get_for_small_post_for_large_requests)
+{
+    unsigned char *req, *resp;
+    size_t req_len, resp_len;
+    char err[256];
+    ck_assert(og_request_der(cert, &req, &req_len));
+    ck_assert(og_http_fetch_ocsp(url, req, req_len, NULL, 2, OG_MAX_RESPONSE, &resp, &resp_len, err, sizeof(err)));
+    ck_assert_msg(!strncmp(last_request_line, "GET /", 5), "%s", last_request_line);
+    free(resp);
+    /* a request whose base64 would exceed 255 bytes goes by POST */
+    unsigned char big[300];
+    memset(big, 0x30, sizeof(big));
+    ck_assert(og_http_fetch_ocsp(url, big, sizeof(big), NULL, 2, OG_MAX_RESPONSE, &resp, &resp_len, err, sizeof(err)));
+    ck_assert_msg(!strncmp(last_request_line, "POST /", 6), "%s", last_request_line);
+    free(resp);
+    /* a response larger than allowed is refused */
+    ck_assert(!og_http_fetch_ocsp(url, req, req_len, NULL, 2, 100, &resp, &resp_len, err, sizeof(err)));
+    OPENSSL_free(req);
+}
+END_TEST
+
 START_TEST(first_fill_then_outage_keeps_staple_until_expiry)
 {
     mode = MODE_SHORT;          /* valid for a few seconds */
@@ -353,6 +378,7 @@ Suite *refresher_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, fetch_and_verify_outcomes);
+    tcase_add_test(tc, http_get_for_small_post_for_large_requests);
     tcase_add_test(tc, first_fill_then_outage_keeps_staple_until_expiry);
     tcase_add_test(tc, garbage_never_replaces_good);
     tcase_add_test(tc, startup_loads_cache_without_fetching);

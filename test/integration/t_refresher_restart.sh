@@ -1,0 +1,29 @@
+#!/bin/bash
+# The refresher process is killed: stapling goes on from shared memory and
+# the parent starts a new refresher within seconds (monitor hook).
+source "$(dirname "$0")/../lib/harness.sh"
+h_init refresher
+RP=$(h_free_port) HP=$(h_free_port)
+h_pki "http://127.0.0.1:$RP/"
+h_responder "$RP"
+h_conf a "$HP" event "$(h_guard_load)
+OCSPGuardCache none
+$(h_vhost "$HP" leaf)" >/dev/null
+h_check "apache2 starts" h_httpd_start a
+good_staple() { [ "$(h_status "$HP")" = good ]; }
+h_check "a good staple" h_until 10 good_staple
+old=$(sed -n 's/.*refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)
+h_check "the refresher's pid is logged" test -n "$old"
+kill -9 "$old"
+h_check "stapling goes on while no refresher runs" good_staple
+respawned() { [ "$(sed -n 's/.*refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)" != "$old" ]; }
+h_check "a new refresher starts within 30 s" h_until 30 respawned
+h_check "the death is logged as an error with what happens next" \
+    h_log_has a "ocsp_guard:error.*refresher process $old ended.*a new one starts within seconds"
+new=$(sed -n 's/.*refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)
+h_check "the new refresher runs" kill -0 "$new"
+h_check "still a good staple" good_staple
+h_httpd_stop a
+gone() { ! ps -p "$1" -o stat= 2>/dev/null | grep -qv Z; }   # exited (a zombie counts)
+h_check "the refresher is gone after stop" h_until 5 gone "$new"
+h_done
