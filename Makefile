@@ -11,7 +11,7 @@ SOCACHE_HDR := $(wildcard socache_ocsp/*.h)
 
 MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so
 
-.PHONY: all modules deps test unit integration demo install clean bench bench-quick fuzz
+.PHONY: all modules deps test test-sanitize unit integration demo install clean bench bench-quick fuzz
 # Each entry point installs what is missing first, then re-reads this file in
 # a sub-make, so apxs and pkg-config answer on a fresh machine too.
 all: deps
@@ -58,9 +58,25 @@ unit-run: build/unit/unit_tests build/unit/unit_tests_san
 integration: all
 	bash test/integration/run.sh
 
+# The modules with ASan+UBSan, run in the real apache2 (ASan's runtime
+# preloaded by build/asan-apache2) through part of the integration suite.
+ASAN_MODULES := build/asan/mod_ocsp_guard.so build/asan/mod_socache_ocsp.so
+SAN_TESTS := basic graceful persist cluster configtest refresher_restart proxy
+build/asan/mod_ocsp_guard.so: $(GUARD_SRC) $(GUARD_HDR) | build/out
+	mkdir -p build/asan
+	$(CC) $(MOD_CFLAGS) -Isocache_ocsp $(SAN_FLAGS) -O1 -o $@ $(GUARD_SRC) $(MOD_LDFLAGS) $(SSL_LIBS)
+build/asan/mod_socache_ocsp.so: $(SOCACHE_SRC) $(SOCACHE_HDR) | build/out
+	mkdir -p build/asan
+	$(CC) $(MOD_CFLAGS) $(SAN_FLAGS) -O1 -o $@ $(SOCACHE_SRC) $(MOD_LDFLAGS) -laprutil-1 -lapr-1
+
+test-sanitize: all
+	@$(MAKE) --no-print-directory $(ASAN_MODULES)
+	H_SANITIZE=1 bash test/integration/run.sh $(SAN_TESTS:%=test/integration/t_%.sh)
+
 test: all
 	@$(MAKE) --no-print-directory unit-run
 	@$(MAKE) --no-print-directory bench-quick
+	@$(MAKE) --no-print-directory test-sanitize
 	bash test/integration/run.sh
 
 BENCH_BINS := build/bench/hsload build/bench/lookup_bench build/bench/mkcerts
@@ -108,4 +124,4 @@ install: all
 	install -m 644 build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so $(DESTDIR)$(MODULES_DIR)/
 
 clean:
-	rm -rf build/out build/unit build/tmp build/bench build/fuzz
+	rm -rf build/out build/unit build/tmp build/bench build/fuzz build/asan

@@ -7,6 +7,12 @@ cd "$here/../.."
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("$here"/t_*.sh)
 passed=0 failed=0 failed_names=()
+if [ "${H_SANITIZE:-0}" = 1 ]; then
+    # the modules built with ASan+UBSan, in apache2 with ASan's runtime preloaded
+    export H_MODULES="$PWD/build/asan" APACHE2="$PWD/build/asan-apache2"
+    export H_SAN_LOG="/tmp/ocsp_guard-san.$$"
+    rm -f "$H_SAN_LOG".*
+fi
 export H_RUN_ID=$$             # names this run's work dirs, to find its leftovers
 for t in "${tests[@]}"; do
     name=$(basename "$t" .sh)
@@ -32,6 +38,17 @@ if [ -n "$left" ]; then
     ps -o pid=,args= -p $left | sed 's/^/   /' 
     pkill -9 -f "/tmp/ocsp_guard\.$H_RUN_ID\." || true
     failed=$((failed + 1))
+fi
+if [ "${H_SANITIZE:-0}" = 1 ]; then
+    if ls "$H_SAN_LOG".* >/dev/null 2>&1; then
+        echo "FAIL - sanitizer reports:"
+        cat "$H_SAN_LOG".* | head -60
+        failed=$((failed + 1))
+        failed_names+=("sanitizer")
+    else
+        echo "ok - no AddressSanitizer or UndefinedBehaviorSanitizer report from apache2 with the modules"
+        passed=$((passed + 1))
+    fi
 fi
 [ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
 echo "integration: $passed passed, $failed failed"

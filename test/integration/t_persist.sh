@@ -11,7 +11,7 @@ h_responder "$RP"
 good_at() { [ "$(h_status "$1")" = good ]; }
 
 # mod_ssl with the ocsp provider
-h_conf ssl "$HP" event "LoadModule socache_ocsp_module $H_ROOT/build/out/mod_socache_ocsp.so
+h_conf ssl "$HP" event "LoadModule socache_ocsp_module $H_MODULES/mod_socache_ocsp.so
 SSLStaplingCache ocsp:$H_DIR/sslcache
 SSLUseStapling on
 SSLStaplingResponderTimeout 3

@@ -126,9 +126,10 @@ CONF
     echo "$conf"
 }
 
+H_MODULES=${H_MODULES:-$H_ROOT/build/out}   # build/asan for the sanitized run
 h_guard_load() {
-    echo "LoadModule socache_ocsp_module $H_ROOT/build/out/mod_socache_ocsp.so
-LoadModule ocsp_guard_module $H_ROOT/build/out/mod_ocsp_guard.so
+    echo "LoadModule socache_ocsp_module $H_MODULES/mod_socache_ocsp.so
+LoadModule ocsp_guard_module $H_MODULES/mod_ocsp_guard.so
 LogLevel ${H_LOGLEVEL:-info} ocsp_guard:debug"
 }
 
