@@ -201,6 +201,8 @@ static const char *set_enabled(cmd_parms *cmd, void *dc, int on)
 static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
 {
     const char *err = global_only(cmd), *sep, *name;
+    ap_socache_provider_t *provider;
+    ap_socache_instance_t *probe = NULL;
     (void)dc;
     if (err)
         return err;
@@ -210,9 +212,15 @@ static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
     }
     sep = strchr(arg, ':');
     name = sep ? apr_pstrmemdup(cmd->pool, arg, (apr_size_t)(sep - arg)) : arg;
-    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION))
+    provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION);
+    if (!provider)
         return apr_psprintf(cmd->pool, "OCSPGuardCache: unknown socache provider '%s' "
                             "(load mod_socache_%s before this line, or say 'none')", name, name);
+    /* Let the provider judge its arguments now, so a mistake fails the
+     * configuration (as SSLStaplingCache does) instead of a silent fallback. */
+    err = provider->create(&probe, sep ? sep + 1 : NULL, cmd->temp_pool, cmd->temp_pool);
+    if (err)
+        return apr_psprintf(cmd->pool, "OCSPGuardCache %s: %s", arg, err);
     guard_conf(cmd->server)->cache_spec = arg;
     return NULL;
 }

@@ -39,6 +39,11 @@ h_check "Responder ftp:// rejected" bad "OCSPGuardResponder ftp://x/" "OCSPGuard
 h_check "Proxy with a path rejected" bad "OCSPGuardProxy http://p:3128/x" "OCSPGuardProxy: 'http://p:3128/x' must be http://host:port"
 h_check "OCSPGuard maybe rejected" bad "OCSPGuard maybe" "OCSPGuard must be On or Off"
 h_check "an unknown cache provider rejected" bad "OCSPGuardCache nosuch:x" "unknown socache provider 'nosuch'"
+h_check "a bad socache_ocsp argument in OCSPGuardCache fails, naming the part" \
+    bad "OCSPGuardCache ocsp:$H_DIR/c,colour=blue" "unknown option 'colour'"
+h_check "a relative cache directory fails" bad "OCSPGuardCache ocsp:relative/dir" "must be an absolute path"
+h_check "a bad Redis address in SSLStaplingCache fails too (mod_ssl calls create)" \
+    bad "SSLStaplingCache ocsp:$H_DIR/c,redis=nohostport" "redis='nohostport' is not HOST:PORT"
 h_check "StartupWait inside a virtual host rejected" bad "<VirtualHost 127.0.0.1:1>
 OCSPGuardStartupWait 3
 </VirtualHost>" "cannot occur within <VirtualHost> section"

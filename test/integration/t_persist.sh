@@ -77,4 +77,21 @@ open(path, "wb").write(bytes(hdr) + key + bytes(value))
 PY
 h_check "guard: restarted with a tampered response in a well-formed record" h_httpd_start guard
 h_check "guard: the tampered response is never stapled" h_eq "$(h_status "$HP2")" none
+
+# the provider as mod_ssl's session cache, and its status() in mod_status
+HP3=$(h_free_port)
+h_conf sess "$HP3" event "LoadModule socache_ocsp_module $H_MODULES/mod_socache_ocsp.so
+LoadModule status_module $H_MODDIR/mod_status.so
+SSLSessionCache ocsp:$H_DIR/sesscache
+<Location /server-status>
+  SetHandler server-status
+</Location>
+$(h_vhost "$HP3" leaf 'SSLSessionTickets off')" >/dev/null
+h_check "sessions: apache2 starts with SSLSessionCache ocsp:DIR" h_httpd_start sess
+page=$(printf 'GET /server-status HTTP/1.0\r\nHost: localhost\r\n\r\n' |
+    timeout 10 openssl s_client -quiet -connect "127.0.0.1:$HP3" -servername localhost -tls1_2 2>/dev/null)
+h_check "sessions: a TLS 1.2 session was stored as a record" h_until 5 test -n "$(find "$H_DIR/sesscache" -type f)"
+h_check "status() reports the provider, its directory and counters" \
+    bash -c "grep -q 'cache type: <b>ocsp</b>, directory: <b>$H_DIR/sesscache' <<<\"\$1\" && grep -q 'records: <b>[0-9]*</b>, bytes: <b>[0-9]*</b>, hits: <b>[0-9]*</b>, misses: <b>[0-9]*</b>' <<<\"\$1\" && grep -q 'redis: not configured' <<<\"\$1\"" _ "$page"
+h_httpd_stop sess
 h_done
