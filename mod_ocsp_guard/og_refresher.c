@@ -278,7 +278,12 @@ static void *worker_main(void *arg)
             r->st[i].load_cache = 0;
             adopted = adopt_from_cache(r, (unsigned)i, now, 0, "loaded from the cache");
         } else {
-            adopted = adopt_from_cache(r, (unsigned)i, now, 1, "adopted from the shared cache");
+            /* Due times are whole seconds: cluster peers due in the same second
+             * would all fetch. A random part of a second between them lets the
+             * first one's response reach the shared tier before the others look. */
+            if (r->cfg->cache && r->cfg->cache->load_shared)
+                usleep(random32() % 1000000);
+            adopted = adopt_from_cache(r, (unsigned)i, time(NULL), 1, "adopted from the shared cache");
         }
         if (!adopted || r->st[i].due <= time(NULL)) {
             og_fetch_and_verify(&r->cfg->targets[i], now, &o);
