@@ -115,8 +115,8 @@ fuzz:
 	@sh build/deps fuzz
 	@$(MAKE) --no-print-directory build/fuzz/fuzz_verify build/fuzz/fuzz_record
 	mkdir -p build/fuzz/corpus-verify build/fuzz/corpus-record
-	build/fuzz/fuzz_verify -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-verify
-	build/fuzz/fuzz_record -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus-record
+	build/fuzz/fuzz_verify -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/ build/fuzz/corpus-verify
+	build/fuzz/fuzz_record -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/ build/fuzz/corpus-record
 
 install: all
 	@test -n "$(MODULES_DIR)" || { echo "apxs not found: run make deps as root"; exit 1; }

@@ -88,7 +88,8 @@ soc_result soc_record_decode(const unsigned char *buf, size_t len, int64_t now, 
         return SOC_SHORT;
     if (memcmp(buf, SOC_MAGIC, 4))
         return SOC_BAD_MAGIC;
-    if (buf[4] != SOC_VERSION)
+    /* bytes 5-7 are reserved: a record that sets them is of a format we do not know */
+    if (buf[4] != SOC_VERSION || buf[5] || buf[6] || buf[7])
         return SOC_BAD_VERSION;
     klen = get32(buf + 16);
     vlen = get32(buf + 20);

@@ -76,6 +76,10 @@ START_TEST(corruption_matrix)
     rec[4] = 2;
     ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_VERSION);
     rec[4] = SOC_VERSION;
+    /* reserved bytes set (found by fuzz_record) */
+    rec[7] = 0x53;
+    ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_VERSION);
+    rec[7] = 0;
     /* short: every truncation */
     for (size_t cut = 0; cut < len; cut++)
         ck_assert_int_eq(soc_record_decode(rec, cut, now, &r), SOC_SHORT);
