@@ -11,7 +11,7 @@ SOCACHE_HDR := $(wildcard socache_ocsp/*.h)
 
 MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so
 
-.PHONY: all modules deps test test-sanitize unit integration demo install clean bench bench-quick fuzz
+.PHONY: all modules deps test test-sanitize unit integration demo install clean bench bench-quick bench-callgrind fuzz
 # Each entry point installs what is missing first, then re-reads this file in
 # a sub-make, so apxs and pkg-config answer on a fresh machine too.
 all: deps
@@ -93,6 +93,10 @@ build/bench/lookup_bench: bench/lookup_bench.c mod_ocsp_guard/og_table.c $(GUARD
 bench: all
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	bash bench/run.sh
+
+bench-callgrind: all
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	bash bench/callgrind.sh 50
 
 bench-quick: all
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
