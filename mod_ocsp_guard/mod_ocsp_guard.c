@@ -278,33 +278,34 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
         if (serialise_) pthread_mutex_unlock(&cache_lock);                   \
     } while (0)
 
-static int cache_load(void *baton, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len)
+static APR_OPTIONAL_FN_TYPE(socache_ocsp_retrieve_shared) *retrieve_shared;
+
+/* One retrieve, from the whole cache or (socache_ocsp) its shared tier only. */
+static int cache_retrieve(guard_cache *c, int shared, const unsigned char *id, unsigned char *buf,
+                          size_t cap, size_t *len)
 {
-    guard_cache *c = baton;
     unsigned int n = (unsigned int)cap;
     apr_pool_t *tmp;
     apr_status_t rv;
     apr_pool_create(&tmp, NULL);
-    CACHE_CALL(c, rv = c->provider->retrieve(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp));
+    if (shared)
+        rv = retrieve_shared(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
+    else
+        CACHE_CALL(c, rv = c->provider->retrieve(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp));
     apr_pool_destroy(tmp);
     *len = n;
     return rv == APR_SUCCESS && n > 0;
 }
 
-static APR_OPTIONAL_FN_TYPE(socache_ocsp_retrieve_shared) *retrieve_shared;
+static int cache_load(void *baton, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len)
+{
+    return cache_retrieve(baton, 0, id, buf, cap, len);
+}
 
 static int cache_load_shared(void *baton, const unsigned char *id, unsigned char *buf, size_t cap,
                              size_t *len)
 {
-    guard_cache *c = baton;
-    unsigned int n = (unsigned int)cap;
-    apr_pool_t *tmp;
-    apr_status_t rv;
-    apr_pool_create(&tmp, NULL);
-    rv = retrieve_shared(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
-    apr_pool_destroy(tmp);
-    *len = n;
-    return rv == APR_SUCCESS && n > 0;
+    return cache_retrieve(baton, 1, id, buf, cap, len);
 }
 
 static int cache_store(void *baton, const unsigned char *id, const unsigned char *der, size_t len,
@@ -639,8 +640,7 @@ static apr_status_t refresher_stop(void *data)
 /* Reads one slot's state: 1 when it holds something to staple now. */
 static int slot_stapled(unsigned slot, time_t now, og_slot_meta *m)
 {
-    return og_table_read(staple_table, slot, NULL, 0, NULL, m) && m->next_update > now &&
-           (m->status == OG_STATUS_GOOD || m->status == OG_STATUS_REVOKED);
+    return og_table_read(staple_table, slot, NULL, 0, NULL, m) && og_meta_stapled(m, now);
 }
 
 /* Must-staple certificates without a staple: an error at most once a minute. */

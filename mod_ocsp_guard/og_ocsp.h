@@ -59,6 +59,11 @@ char *og_request_get_url(const char *base_url, const unsigned char *der, size_t 
 typedef enum { OG_STATUS_NONE = 0, OG_STATUS_GOOD = 1, OG_STATUS_REVOKED = 2,
                OG_STATUS_UNKNOWN = 3 } og_cert_status;
 const char *og_status_name(og_cert_status s);
+/* Good and revoked are stapled (revoked is the truth); unknown and none are not. */
+static inline int og_status_staplable(og_cert_status s)
+{
+    return s == OG_STATUS_GOOD || s == OG_STATUS_REVOKED;
+}
 
 typedef struct og_resp_info {
     og_cert_status status;

@@ -87,7 +87,7 @@ int og_adopt_response(og_table *table, const og_target *t, const unsigned char *
     og_slot_meta cur = { 0 }, meta;
     if (og_verify_response(t->cert, der, len, now, t->max_skew, info, why, sizeof(why)) != OG_VERIFY_OK)
         return 0;
-    if (info->status != OG_STATUS_GOOD && info->status != OG_STATUS_REVOKED)
+    if (!og_status_staplable(info->status))
         return 0;
     if (og_table_read(table, t->slot, NULL, 0, NULL, &cur) && cur.status != OG_STATUS_NONE &&
         cur.next_update > now && cur.this_update >= info->this_update)
@@ -180,7 +180,7 @@ static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t 
     const og_target *t = &r->cfg->targets[i];
     target_state *s = &r->st[i];
     int good = o->verify == OG_VERIFY_OK &&
-               (o->info.status == OG_STATUS_GOOD || o->info.status == OG_STATUS_REVOKED);
+               og_status_staplable(o->info.status);
     if (good) {
         og_slot_meta meta = { o->info.status, o->info.this_update, o->info.next_update,
                               o->info.produced_at, now, OG_SOURCE_RESPONDER };
@@ -328,7 +328,7 @@ static void load_initial(refresher *r, time_t now)
         size_t len = 0;
         r->st[i].due = now;
         if (og_table_read(r->cfg->table, t->slot, NULL, 0, &len, &m) &&
-            (m.status == OG_STATUS_GOOD || m.status == OG_STATUS_REVOKED) && m.next_update > now) {
+            og_meta_stapled(&m, now)) {
             og_resp_info info = { m.status, m.this_update, m.next_update, 1, m.produced_at, 0 };
             schedule_refresh(r, i, &info, now);
             r->st[i].log_state = m.status == OG_STATUS_GOOD ? LS_GOOD : LS_REVOKED;

@@ -196,15 +196,16 @@ int og_table_read(const og_table *t, unsigned slot, unsigned char *buf, size_t c
     return 0;
 }
 
+int og_meta_stapled(const og_slot_meta *m, time_t now)
+{
+    return og_status_staplable(m->status) && m->next_update > now;
+}
+
 int og_table_staple(const og_table *t, unsigned slot, time_t now, unsigned char *buf,
                     size_t cap, size_t *len)
 {
     og_slot_meta m;
-    if (!og_table_read(t, slot, buf, cap, len, &m) || *len == 0)
-        return 0;
-    if (m.status != OG_STATUS_GOOD && m.status != OG_STATUS_REVOKED)
-        return 0;
-    return m.next_update > now;
+    return og_table_read(t, slot, buf, cap, len, &m) && *len > 0 && og_meta_stapled(&m, now);
 }
 
 unsigned og_table_carry_over(og_table *to, const og_table *from)

@@ -47,6 +47,8 @@ void og_table_clear(og_table *t, unsigned slot);
  * kept it busy. */
 int og_table_read(const og_table *t, unsigned slot, unsigned char *buf, size_t cap,
                   size_t *len, og_slot_meta *meta);
+/* 1 when a slot with this metadata may be stapled at time now. */
+int og_meta_stapled(const og_slot_meta *m, time_t now);
 /* The handshake question: 1 and the DER when the slot holds a good or revoked
  * response whose nextUpdate is after now; else 0. */
 int og_table_staple(const og_table *t, unsigned slot, time_t now, unsigned char *buf,
