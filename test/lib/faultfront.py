@@ -3,11 +3,15 @@
 
 Usage: faultfront.py LISTEN_PORT UPSTREAM_PORT MODE_FILE
 Each connection reads MODE_FILE: pass, delay:SECONDS, http500, garbage,
-close, wrongtype. Logs one "request MODE TIME direct|proxied" line per
-request on stdout. It also serves as an HTTP proxy: absolute-form request
+close, wrongtype, rst (reset the connection without answering),
+file:PATH (answer with the bytes of PATH as an OCSP response: a crafted or
+replayed response), upstream:PORT (forward to another responder),
+redirect:URL (302 to URL). Logs one "request MODE TIME direct|proxied" line
+per request on stdout. It also serves as an HTTP proxy: absolute-form request
 lines are forwarded in origin form to the same upstream.
 """
 import socket
+import struct
 import sys
 import threading
 import time
@@ -57,8 +61,8 @@ def origin_form(request):
     return request, False
 
 
-def forward(request):
-    up = socket.create_connection(("127.0.0.1", upstream_port), timeout=30)
+def forward(request, port=None):
+    up = socket.create_connection(("127.0.0.1", port or upstream_port), timeout=30)
     up.sendall(request)
     reply = b""
     while True:
@@ -80,6 +84,9 @@ def handle(conn):
         print("request", m, int(time.time()), "proxied" if proxied else "direct", flush=True)
         if m == "close":
             return
+        if m == "rst":
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
         if m.startswith("delay:"):
             time.sleep(float(m.split(":", 1)[1]))
             m = "pass"
@@ -89,6 +96,16 @@ def handle(conn):
             body = b"\x30\x82\x01\x00 this is not an OCSP response"
             conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/ocsp-response\r\n"
                          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        elif m.startswith("file:"):
+            with open(m.split(":", 1)[1], "rb") as f:
+                body = f.read()
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/ocsp-response\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        elif m.startswith("upstream:"):
+            conn.sendall(forward(request, int(m.split(":", 1)[1])))
+        elif m.startswith("redirect:"):
+            conn.sendall(b"HTTP/1.0 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n"
+                         % m.split(":", 1)[1].encode())
         elif m == "wrongtype":
             reply = forward(request).replace(b"application/ocsp-response", b"text/html")
             conn.sendall(reply)
