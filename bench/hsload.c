@@ -144,7 +144,7 @@ int main(int argc, char **argv)
         port = atoi(argv[3]);
         make_ctx(argc > 4 ? argv[4] : NULL, argc > 5 ? argv[5] : NULL);
         SSL *ssl = handshake(argc > 6 ? argv[6] : "localhost", &fd);
-        printf("staple %s\n", ssl ? staple_status(ssl) : "handshake-failed");
+        printf("staple=%s\n", ssl ? staple_status(ssl) : "handshake-failed");
         if (ssl)
             finish(ssl, fd);
         return ssl ? 0 : 1;
@@ -161,7 +161,7 @@ int main(int argc, char **argv)
             if (!ssl)
                 usleep(5000);
         }
-        printf("first_ms %.0f staple %s\n", (now_s() - t0) * 1000, ssl ? staple_status(ssl) : "handshake-failed");
+        printf("first_ms=%.0f\nstaple=%s\n", (now_s() - t0) * 1000, ssl ? staple_status(ssl) : "handshake-failed");
         if (ssl)
             finish(ssl, fd);
         return ssl ? 0 : 1;
@@ -190,7 +190,7 @@ int main(int argc, char **argv)
         total += counts[i];
     }
     double took = now_s() - t0;
-    printf("handshakes %ld seconds %.3f rate %.1f\n", total, took, (double)total / took);
+    printf("handshakes=%ld\nseconds=%.3f\nrate=%.1f\n", total, took, (double)total / took);
     free(t);
     free(counts);
     SSL_CTX_free(ctx);

@@ -22,7 +22,6 @@ int main(int argc, char **argv)
     unsigned sizes[] = { 1, 1000, 10000 };
     unsigned char der[1200], buf[OG_SLOT_CAPACITY];
     memset(der, 0x30, sizeof(der));
-    printf("certificates ns_per_lookup iterations\n");
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         unsigned n = sizes[k];
         unsigned char (*ids)[OG_ID_LEN] = malloc((size_t)n * OG_ID_LEN);
@@ -46,7 +45,7 @@ int main(int argc, char **argv)
             hits += og_table_staple(t, (unsigned)slot, now, buf, sizeof(buf), &len);
         }
         double ns = (now_ns() - t0) / (double)iterations;
-        printf("%u %.1f %ld\n", n, ns, iterations);
+        printf("lookup.%u.ns=%.1f\nlookup.%u.iterations=%ld\n", n, ns, n, iterations);
         if (hits != iterations) {
             fprintf(stderr, "lookup_bench: %ld of %ld lookups missed\n", iterations - hits, iterations);
             return 1;

@@ -1,0 +1,26 @@
+#!/bin/bash
+# First handshake after start with a responder answering in 3 s: time from
+# `apache2 -k start` to the first completed handshake, and its staple, with
+# an empty cache and again with the warm cache of a second start.
+# Prints cold.KIND.PHASE_ms and cold.KIND.PHASE_staple.
+#   bench/coldstart.sh
+set -u
+source "$(dirname "$0")/lib.sh"
+bench_setup coldstart
+note "cold start with a 3 s responder"
+h_front_mode delay:3
+for k in off guard guard-nowait modssl md; do
+    port=$(h_free_port)
+    server_conf "cold_$k" "$port" "$k" "$H_DIR/coldcache-$k"
+    for phase in empty warm; do
+        "$H_APACHE2" -f "$H_DIR/cold_$k.conf" -k start &
+        starter=$!
+        first=$("$BIN/hsload" --first 127.0.0.1 "$port" 40)
+        wait "$starter"
+        emit "cold.$k.${phase}_ms" "$(echo "$first" | kv first_ms)"
+        emit "cold.$k.${phase}_staple" "$(echo "$first" | kv staple)"
+        sleep 1
+        h_httpd_stop "cold_$k"
+    done
+done
+h_done

@@ -1,0 +1,16 @@
+#!/bin/bash
+# What a benchmark run must have shown, whatever the timings: the benchmarks
+# work. Run by make bench-quick (and so by make test) on its results file.
+#   bench/sanity.sh RESULTS
+set -u
+source "$(dirname "$0")/../test/lib/harness.sh"
+RES=$1
+v() { sed -n "s/^$1=//p" "$RES" | tail -1; }
+every_staple_good() { ! grep -E '^handshake\..*_staple=' "$RES" | grep -qv '=good$'; }
+h_check "bench: every stapler stapled in the verification rounds" every_staple_good
+h_check "bench: the lookup benchmark ran" grep -q '^lookup\.[0-9]*\.ns=[0-9.]*$' "$RES"
+h_check "bench: mod_ocsp_guard staples the first handshake, cold and warm" \
+    bash -c "[ '$(v cold.guard.empty_staple)' = good ] && [ '$(v cold.guard.warm_staple)' = good ]"
+h_check "bench: every certificate of the scale runs got a staple" bash -c "! grep -q '^scale\..*\.filled_s=none' '$RES'"
+h_check "bench: the cluster served a good staple at every check" h_eq "$(v cluster.unstapled_checks)" 0
+h_done

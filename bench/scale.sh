@@ -1,0 +1,71 @@
+#!/bin/bash
+# Start-up at scale: N SNI virtual hosts of one CA, started without the
+# module, with mod_ocsp_guard and an empty cache, and again warm. Prints, per
+# N: scale.N.start_base_s, .start_empty_s, .start_warm_s, .filled_s (all
+# stapled), .max_requests_per_s at the responder during the fill,
+# .warm_requests, .parent_rss_extra_mib, .child_rss_extra_mib.
+#   BENCH_QUICK=1 bench/scale.sh
+set -u
+source "$(dirname "$0")/lib.sh"
+if [ "$QUICK" = 1 ]; then SCALES="50"; else SCALES="1000 10000"; fi
+bench_setup scale
+emit scale.sizes "$SCALES"
+note "scale: $SCALES certificates"
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+worker_child() { # the child with the most threads: a worker, not the refresher
+    local best=0 bestn=0 c n
+    for c in $(pgrep -P "$1"); do
+        n=$(awk '/^Threads/ {print $2}' "/proc/$c/status" 2>/dev/null || echo 0)
+        [ "$n" -gt "$bestn" ] && { best=$c; bestn=$n; }
+    done
+    echo "$best"
+}
+requests() { grep -c '^request' "$1" 2>/dev/null || true; }
+for n in $SCALES; do
+    SD="$H_DIR/scale$n"
+    mkdir -p "$SD"
+    SRP=$(h_free_port) SFP=$(h_free_port) SHP=$(h_free_port)
+    "$BIN/mkcerts" "$PKI/ca.crt" "$PKI/ca.key" "$n" "$SD" "http://127.0.0.1:$SFP/" >&2 || { note "mkcerts failed"; continue; }
+    chmod -R a+rX "$SD"
+    openssl ocsp -index "$SD/index.txt" -port "$SRP" -CA "$PKI/ca.crt" -rsigner "$PKI/responder.crt" \
+        -rkey "$PKI/responder.key" -nmin 60 -timeout 5 >>"$SD/responder.log" 2>&1 &
+    H_PIDS+=("$!")
+    h_wait_port "$SRP"
+    echo pass > "$SD/front.mode"
+    python3 "$BENCH_ROOT/test/lib/faultfront.py" "$SFP" "$SRP" "$SD/front.mode" >>"$SD/front.log" 2>&1 &
+    H_PIDS+=("$!")
+    h_wait_port "$SFP"
+    vhosts=$(for ((i = 0; i < n; i++)); do
+        printf '<VirtualHost 127.0.0.1:%s>\n ServerName h%d.bench.example\n SSLEngine on\n SSLCertificateFile %s/c%d.crt\n SSLCertificateKeyFile %s/leaf.key\n SSLCertificateChainFile %s/ca.crt\n</VirtualHost>\n' \
+            "$SHP" "$i" "$SD" "$i" "$SD" "$PKI"
+    done)
+    H_LOGLEVEL=warn h_conf "base$n" "$SHP" event "$vhosts" >/dev/null
+    H_LOGLEVEL=warn h_conf "scale$n" "$SHP" event "$(h_guard_load)
+LogLevel warn ocsp_guard:info
+OCSPGuardCache ocsp:$SD/cache
+$vhosts" >/dev/null
+    t0=$(date +%s.%N); start_wait "base$n"; emit "scale.$n.start_base_s" "$(elapsed "$t0")"
+    sleep 2
+    bp=$(h_httpd_pid "base$n"); base_parent=$(rss_kb "$bp"); base_child=$(rss_kb "$(worker_child "$bp")")
+    h_httpd_stop "base$n"
+    before=$(requests "$SD/front.log")
+    t0=$(date +%s.%N); start_wait "scale$n"; emit "scale.$n.start_empty_s" "$(elapsed "$t0")"
+    filled="none"
+    for ((i = 0; i < 3000; i++)); do
+        if [ "$(h_log_count "scale$n" 'good response fetched')" -ge "$n" ]; then filled=$(elapsed "$t0"); break; fi
+        sleep 0.1
+    done
+    emit "scale.$n.filled_s" "$filled"
+    emit "scale.$n.max_requests_per_s" "$(tail -n +$((before + 1)) "$SD/front.log" |
+        awk '/^request/ {c[$3]++} END {m=0; for (s in c) if (c[s]>m) m=c[s]; print m}')"
+    gp=$(h_httpd_pid "scale$n"); g_parent=$(rss_kb "$gp"); g_child=$(rss_kb "$(worker_child "$gp")")
+    emit "scale.$n.parent_rss_extra_mib" $(( (g_parent - base_parent) / 1024 ))
+    emit "scale.$n.child_rss_extra_mib" $(( (g_child - base_child) / 1024 ))
+    h_httpd_stop "scale$n"
+    before=$(requests "$SD/front.log")
+    t0=$(date +%s.%N); start_wait "scale$n"; emit "scale.$n.start_warm_s" "$(elapsed "$t0")"
+    sleep 1
+    emit "scale.$n.warm_requests" $(( $(requests "$SD/front.log") - before ))
+    h_httpd_stop "scale$n"
+done
+h_done
