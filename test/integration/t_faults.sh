@@ -1,6 +1,9 @@
 #!/bin/bash
-# A responder that answers garbage at start: no staple, one error line; when
-# it recovers the staple appears on the next retry (30 s backoff).
+# A responder that answers garbage at start: no staple, one error line; then
+# HTTP 500 on the first retry (30 s later): still no staple, and the same
+# kind of failure (the responder cannot be used) logs no second error, only a
+# debug line with the try count; when it recovers the staple appears on the next retry
+# (60 s after that).
 source "$(dirname "$0")/../lib/harness.sh"
 h_init faults
 RP=$(h_free_port) FP=$(h_free_port) HP=$(h_free_port)
@@ -17,8 +20,16 @@ h_check "no staple is sent" h_eq "$(h_status "$HP")" none
 h_check "one error line says no staple is sent and when it retries" \
     h_eq "$(h_log_count a 'ocsp_guard:error.*serial 1001: refresh from.*no staple is sent until a response verifies; retrying at')" 1
 h_front_mode http500
+asked_500() { grep -q '^request http500' "$H_DIR/front.log"; }
+h_check "the first retry (30 s later) meets the HTTP 500" h_until 45 asked_500
+sleep 1
+h_check "an HTTP 500 gives no staple either" h_eq "$(h_status "$HP")" none
+h_check "no second error line for the same kind of failure" \
+    h_eq "$(h_log_count a 'ocsp_guard:error.*serial 1001: refresh from')" 1
+h_check "the retry is logged at debug level with its count" \
+    h_log_has a 'ocsp_guard:debug.*serial 1001: refresh failed again (.*), try 2, next at'
 h_front_mode pass
 good_staple() { [ "$(h_status "$HP")" = good ]; }
-h_check "after the responder recovers the staple appears (first retry after 30 s)" h_until 45 good_staple
+h_check "after the responder recovers the staple appears (second retry, 60 s later)" h_until 75 good_staple
 h_check "the recovery is logged" h_log_has a 'stapling again, a good response fetched'
 h_done
