@@ -1,25 +1,25 @@
-# apxs-based compile and link rules for httpd modules. Included by Makefile.
-# apxs tells where httpd's and APR's headers are and how httpd was built;
-# modules are compiled with those flags plus ours and linked as shared objects.
+# What httpd's own build says about compiling modules, asked of apxs. Included
+# by the Makefile. Every query is skipped while apxs is missing, so a fresh
+# clone's first `make` can say what to install instead of printing errors.
 
-APXS        ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+APXS        ?= $(shell command -v apxs 2>/dev/null)
+ifneq ($(APXS),)
 APXS_CC     := $(shell $(APXS) -q CC 2>/dev/null)
-CC          := $(if $(APXS_CC),$(APXS_CC),cc)
 APXS_INC    := $(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
 APR_CONFIG  := $(shell $(APXS) -q APR_CONFIG 2>/dev/null)
 APU_CONFIG  := $(shell $(APXS) -q APU_CONFIG 2>/dev/null)
-APR_CFLAGS  := $(shell $(APR_CONFIG) --cflags --cppflags --includes 2>/dev/null)
-APU_INC     := $(shell $(APU_CONFIG) --includes 2>/dev/null)
 MODULES_DIR := $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
+HTTPD_CONFDIR := $(shell $(APXS) -q SYSCONFDIR 2>/dev/null)
+endif
+APR_CFLAGS  := $(if $(APR_CONFIG),$(shell $(APR_CONFIG) --cflags --cppflags --includes 2>/dev/null))
+APU_INC     := $(if $(APU_CONFIG),$(shell $(APU_CONFIG) --includes 2>/dev/null))
+CC          := $(if $(APXS_CC),$(APXS_CC),cc)
 
 WARN        := -Wall -Wextra -Werror
 OPT         ?= -O2 -g
-MOD_CFLAGS  := $(OPT) $(WARN) -fPIC -fvisibility=default -I$(APXS_INC) $(APR_CFLAGS) $(APU_INC)
-MOD_LDFLAGS := -shared
+# CFLAGS, CPPFLAGS and LDFLAGS from the environment (dpkg-buildflags in a
+# package build) come after ours.
+MOD_CFLAGS  := $(OPT) $(WARN) -fPIC -fvisibility=default -I$(APXS_INC) $(APR_CFLAGS) $(APU_INC) \
+               $(CPPFLAGS) $(CFLAGS)
+MOD_LDFLAGS := -shared $(LDFLAGS)
 SSL_LIBS    := -lssl -lcrypto -lpthread
-
-# $(call apxs_module,OUTPUT,SOURCES,LIBS)
-define apxs_module
-$(1): $(2) | build/out
-	$$(CC) $$(MOD_CFLAGS) -Isocache_ocsp $$(EXTRA_CFLAGS) -o $$@ $(2) $$(MOD_LDFLAGS) $(3)
-endef

@@ -1,15 +1,47 @@
-/* libFuzzer target: og_verify_response on arbitrary bytes, for a fixed
- * certificate pair. Starts from a valid response built in memory. */
+/* libFuzzer target: og_verify_response on arbitrary bytes, for a certificate
+ * pair built in memory and for the pairs of the committed test PKI
+ * (test/fuzz/pki/, the certificates the seed corpus's real `openssl ocsp`
+ * answers are about, so mutations reach the signer checks). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "og_ocsp.h"
 #include "testpki.h"
 
-static og_cert *cert;
+#define MAX_PAIRS 4
+static og_cert *certs[MAX_PAIRS];
+static int ncerts;
 static unsigned char *seed;
 static size_t seed_len;
+
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = f ? malloc(65536) : NULL;
+    *len = buf ? fread(buf, 1, 65535, f) : 0;
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+/* The leaf's PEM followed by the issuer's: what mod_ssl primes with. */
+static void add_pki_pair(const char *leaf)
+{
+    char path[256], err[256];
+    size_t llen = 0, clen = 0;
+    snprintf(path, sizeof(path), "test/fuzz/pki/%s.crt", leaf);
+    char *l = read_text(path, &llen), *c = read_text("test/fuzz/pki/ca.crt", &clen);
+    if (l && c && llen + clen < 65536) {
+        memcpy(l + llen, c, clen);
+        og_cert *oc = og_cert_from_pem(l, llen + clen, err, sizeof(err));
+        if (oc)
+            certs[ncerts++] = oc;
+    }
+    free(l);
+    free(c);
+}
 
 static void init(void)
 {
@@ -18,17 +50,26 @@ static void init(void)
     ca = tp_ca("Fuzz CA");
     leaf = tp_issue(&ca, "fuzz.test", "leaf", "http://127.0.0.1:1/", 0x77);
     char *pem = tp_pair_pem(&leaf, &ca);
-    cert = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    certs[ncerts++] = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
     free(pem);
     tp_resp_opts o = tp_good_opts(&ca, &leaf, -60, 3600);
     seed = tp_response(&o, &seed_len);
+    add_pki_pair("leaf");
+    add_pki_pair("muststaple");
+    add_pki_pair("noocsp");
+}
+
+static void verify_all(const unsigned char *der, size_t len)
+{
+    og_resp_info info;
+    char why[256];
+    for (int i = 0; i < ncerts; i++)
+        og_verify_response(certs[i], der, len, time(NULL), 300, &info, why, sizeof(why));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    og_resp_info info;
-    char why[256];
-    if (!cert)
+    if (!ncerts)
         init();
     /* inputs starting with 0xFF mutate the valid seed instead: deeper coverage */
     if (size > 1 && data[0] == 0xFF && seed_len) {
@@ -36,10 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(copy, seed, seed_len);
         for (size_t i = 1; i + 1 < size; i += 2)
             copy[data[i] % seed_len] ^= data[i + 1];
-        og_verify_response(cert, copy, seed_len, time(NULL), 300, &info, why, sizeof(why));
+        verify_all(copy, seed_len);
         free(copy);
         return 0;
     }
-    og_verify_response(cert, data, size, time(NULL), 300, &info, why, sizeof(why));
+    verify_all(data, size);
     return 0;
 }

@@ -1,0 +1,52 @@
+#!/bin/bash
+# Regenerates the committed seed corpus under test/fuzz/corpus/ from the test
+# PKI's real responses: `openssl ocsp` answers (good, revoked, unknown; signed
+# by the CA and by its delegated responder; with and without nextUpdate),
+# the socache_ocsp records that hold them, and argument strings.
+#   test/fuzz/make-corpus.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+bash "$here/../lib/pki.sh" "$work/pki" "http://127.0.0.1:1/" >/dev/null
+cd "$work/pki"
+out=$here/corpus
+rm -rf "$out/verify" "$out/record" "$here/pki"
+mkdir -p "$out/verify" "$out/record" "$here/pki"
+# the certificates (not the keys) the responses are about, for fuzz_verify
+cp ca.crt leaf.crt muststaple.crt noocsp.crt responder.crt "$here/pki/"
+# revoke the must-staple certificate so the index has all three states
+awk 'BEGIN{FS=OFS="\t"} $4=="1002"{$1="R"; $3="250101000000Z,keyCompromise"} {print}' index.txt > i && mv i index.txt
+answer() { # answer NAME CERT SIGNER KEY [extra openssl ocsp args]
+    local name=$1 cert=$2 signer=$3 key=$4
+    shift 4
+    openssl ocsp -issuer ca.crt -cert "$cert" -no_nonce -reqout "$work/$name.req" 2>/dev/null
+    openssl ocsp -index index.txt -rsigner "$signer" -rkey "$key" -CA ca.crt -reqin "$work/$name.req" \
+        -respout "$out/verify/$name.der" "$@" >/dev/null 2>&1
+}
+answer good-delegated leaf.crt responder.crt responder.key -ndays 1
+answer good-by-ca leaf.crt ca.crt ca.key -nmin 30
+answer good-no-next-update leaf.crt responder.crt responder.key
+answer good-by-key leaf.crt responder.crt responder.key -resp_key_id -ndays 1
+answer good-no-certs leaf.crt responder.crt responder.key -resp_no_certs -ndays 1
+answer revoked muststaple.crt responder.crt responder.key -ndays 1
+openssl x509 -in noocsp.crt -out "$work/other.crt"
+sed -i 's/^V\(.*\t1003\t\)/X\1/' index.txt
+answer unknown noocsp.crt responder.crt responder.key -ndays 1
+# records: magic, version, 3 reserved, expiry (8, microseconds), key length,
+# value length, CRC-32 of expiry+lengths+key+value, then key and value
+python3 - "$out" <<'PY'
+import glob, hashlib, os, struct, sys, zlib
+out = sys.argv[1]
+for path in sorted(glob.glob(os.path.join(out, "verify", "*.der"))):
+    value = open(path, "rb").read()
+    key = hashlib.sha1(value).digest()
+    body = struct.pack(">QII", 4102444800 * 1000000, len(key), len(value))
+    crc = zlib.crc32(body + key + value) & 0xffffffff
+    rec = b"OGSC" + bytes([1, 0, 0, 0]) + body + struct.pack(">I", crc) + key + value
+    open(os.path.join(out, "record", os.path.basename(path)[:-4] + ".rec"), "wb").write(rec)
+for i, arg in enumerate(["/var/cache/apache2/ocsp", "/d,redis=127.0.0.1:6379,prefix=p:,timeout=50",
+                         ",redis=[::1]:6379", "/d,,x=y"]):
+    open(os.path.join(out, "record", "args%d.txt" % i), "w").write(arg)
+PY
+ls "$out"/*/ | wc -l
