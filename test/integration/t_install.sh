@@ -1,0 +1,32 @@
+#!/bin/bash
+# make install DESTDIR=... : runs with no network, puts the modules and the
+# .load/.conf files under DESTDIR only, prints what to run next, starts or
+# stops no service; make uninstall takes back what it put there.
+source "$(dirname "$0")/../lib/harness.sh"
+h_init install
+D="$H_DIR/dest"
+system_state() {
+    find /etc/apache2 /usr/lib/apache2/modules -type f -o -type l | sort | xargs -d '\n' md5sum 2>/dev/null | md5sum
+    pgrep -a -x apache2 | grep -v ' /tmp/' | awk '{print $1}' | sort | tr '\n' ' '
+    pgrep -a -x redis-server | grep -v -e '--port' | awk '{print $1}' | sort | tr '\n' ' '
+    if [ -d /run/systemd/system ]; then systemctl is-active apache2 redis-server 2>/dev/null | tr '\n' ' '; fi
+}
+before=$(system_state)
+# no network: a fresh network namespace has only a loopback that is down
+if unshare -n true 2>/dev/null; then NONET="unshare -n"; else NONET=""; echo "   (no network namespace here: running with the network)"; fi
+$NONET make -s -C "$H_ROOT" install DESTDIR="$D" >"$H_DIR/install.log" 2>&1
+h_check "make install DESTDIR=... succeeds${NONET:+ without network}" test $? -eq 0
+mods=$(apxs -q LIBEXECDIR) conf=$(apxs -q SYSCONFDIR)
+for f in "$mods/mod_ocsp_guard.so" "$mods/mod_socache_ocsp.so" "$conf/mods-available/ocsp_guard.load" \
+         "$conf/mods-available/ocsp_guard.conf" "$conf/mods-available/socache_ocsp.load"; do
+    h_check "it installs DESTDIR$f" test -f "$D$f"
+done
+h_check "the .load names the module directory" grep -q "^LoadModule ocsp_guard_module $mods/mod_ocsp_guard.so" "$D$conf/mods-available/ocsp_guard.load"
+h_check "ocsp_guard.load depends on ssl and socache_ocsp" grep -q "^# Depends: ssl socache_ocsp" "$D$conf/mods-available/ocsp_guard.load"
+h_check "every directive is in ocsp_guard.conf, commented out" \
+    bash -c "n=\$(grep -c '^ *#OCSPGuard[A-Za-z]* ' '$D$conf/mods-available/ocsp_guard.conf'); [ \$n -ge 9 ] && ! grep -q '^ *OCSPGuard' '$D$conf/mods-available/ocsp_guard.conf'"
+h_check "it prints what to run next" grep -q "a2enmod ocsp_guard" "$H_DIR/install.log"
+h_check "nothing outside DESTDIR changed, no service started or stopped" h_eq "$(system_state)" "$before"
+make -s -C "$H_ROOT" uninstall DESTDIR="$D" >"$H_DIR/uninstall.log" 2>&1
+h_check "make uninstall DESTDIR=... leaves no file behind" h_eq "$(find "$D" -type f | wc -l)" 0
+h_done
