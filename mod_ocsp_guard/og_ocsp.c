@@ -494,11 +494,12 @@ out:
     pthread_mutex_unlock(&signer_lock);
 }
 
+/* why for a responder certificate: "<what> responder certificate <name>[: detail]". */
 static void describe_signer(X509 *x, const char *what, const char *detail, char *why, size_t whylen)
 {
     char *name = og_x509_name(x);
     if (why && whylen)
-        snprintf(why, whylen, "responder certificate %s: %s%s%s", name ? name : "?", what,
+        snprintf(why, whylen, "%s responder certificate %s%s%s", what, name ? name : "?",
                  detail ? ": " : "", detail ? detail : "");
     free(name);
 }
@@ -544,7 +545,7 @@ static og_verify_result verify_signer(const og_cert *c, OCSP_BASICRESP *bs, time
         set_err(why, whylen, "%s", "the ResponderID names neither the issuer nor a certificate "
                 "in the response or checked before");
     else
-        describe_signer(cand[0], "the signature does not verify with its key", NULL, why, whylen);
+        describe_signer(cand[0], "the signature does not verify with the key of", NULL, why, whylen);
     for (int i = 0; i < n; i++) {
         if (!signed_by(bs, cand[i]))
             continue;            /* not the key that signed: a decoy or a stale one */
@@ -559,7 +560,7 @@ static og_verify_result verify_signer(const og_cert *c, OCSP_BASICRESP *bs, time
         }
         /* Its key signed, so it is the designated signer: not authorised. */
         if (!untrusted_signer)
-            describe_signer(cand[i], "not authorised by the issuer", detail, why, whylen);
+            describe_signer(cand[i], "signed by", detail, why, whylen);
         untrusted_signer = 1;
         res = OG_VERIFY_UNTRUSTED_SIGNER;
     }
