@@ -346,15 +346,28 @@ time_t og_asn1_time_to_unix(const ASN1_GENERALIZEDTIME *t)
     return timegm(&tm);
 }
 
-/* Delegated responder certificates already checked against their issuer.
- * A CA signs every response with the same one, so once its chain and
- * id-kp-OCSPSigning have been checked, later responses need only their
- * signature checked with its key (while it is within its validity). */
+/* Who signed a response is decided here, never by OpenSSL's search of the
+ * response's `certs` field: that field is outside the signature, so anyone on
+ * the path to the (plain HTTP) responder can add certificates to it.
+ *
+ * - A ResponderID designating the issuer: the signature must verify with the
+ *   issuer's key, and nothing else is tried.
+ * - Otherwise a delegated responder (RFC 6960 4.2.2.2): a certificate matching
+ *   the ResponderID, issued and signed by the issuer itself, carrying
+ *   id-kp-OCSPSigning, within its validity at `now`, whose key verifies the
+ *   signature. Candidates are the matching certificates of the response and
+ *   those remembered below.
+ *
+ * Delegated responders already checked are remembered per issuer: a CA signs
+ * every response with the same one, so later responses need only its
+ * validity at `now` and their signature checked with its key. */
 #define SIGNER_CACHE_SIZE 32
+/* Certificates of one response looked at, at most: bounds the work a
+ * response stuffed with look-alikes can cause (a real one carries one). */
+#define MAX_CANDIDATES 8
 
 typedef struct signer_entry {
     unsigned char issuer_digest[SHA256_DIGEST_LENGTH];
-    unsigned char signer_digest[SHA256_DIGEST_LENGTH];
     X509 *signer;
 } signer_entry;
 
@@ -368,103 +381,193 @@ static int cert_digest(X509 *x, unsigned char *out)
     return X509_digest(x, EVP_sha256(), out, &len) && len == SHA256_DIGEST_LENGTH;
 }
 
-/* A new reference to the cached signer equal to signer, or NULL. */
-static X509 *signer_cached(const unsigned char *issuer_digest, X509 *signer)
+/* The response's ResponderID, byName or byKey. */
+typedef struct responder_id {
+    const ASN1_OCTET_STRING *key_hash;
+    const X509_NAME *name;
+} responder_id;
+
+/* OCSP_RESPID_match's rule (OpenSSL exposes no OCSP_RESPID of a parsed
+ * response): byName is the subject, byKey the SHA-1 of the public key bits. */
+static int respid_match(const responder_id *rid, X509 *x)
 {
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    X509 *found = NULL;
-    if (!cert_digest(signer, digest))
-        return NULL;
-    pthread_mutex_lock(&signer_lock);
-    for (unsigned i = 0; i < SIGNER_CACHE_SIZE && !found; i++) {
-        signer_entry *e = &signer_cache[i];
-        if (e->signer && !memcmp(e->issuer_digest, issuer_digest, sizeof(digest)) &&
-            !memcmp(e->signer_digest, digest, sizeof(digest)) && X509_up_ref(e->signer))
-            found = e->signer;
-    }
-    pthread_mutex_unlock(&signer_lock);
-    if (found && (X509_cmp_current_time(X509_get0_notBefore(found)) >= 0 ||
-                  X509_cmp_current_time(X509_get0_notAfter(found)) <= 0)) {
-        X509_free(found);        /* outside its validity: check the chain again */
-        found = NULL;
-    }
-    return found;
+    unsigned char md[SHA_DIGEST_LENGTH];
+    if (rid->name)
+        return X509_NAME_cmp(rid->name, X509_get_subject_name(x)) == 0;
+    return rid->key_hash && ASN1_STRING_length(rid->key_hash) == SHA_DIGEST_LENGTH &&
+           X509_pubkey_digest(x, EVP_sha1(), md, NULL) &&
+           !memcmp(ASN1_STRING_get0_data(rid->key_hash), md, SHA_DIGEST_LENGTH);
 }
 
-static void signer_remember(const unsigned char *issuer_digest, X509 *signer)
+static int within_validity(X509 *x, time_t now)
 {
-    signer_entry e;
-    memcpy(e.issuer_digest, issuer_digest, sizeof(e.issuer_digest));
-    if (!cert_digest(signer, e.signer_digest) || !X509_up_ref(signer))
-        return;
-    e.signer = signer;
-    pthread_mutex_lock(&signer_lock);
-    X509_free(signer_cache[signer_next].signer);
-    signer_cache[signer_next] = e;
-    signer_next = (signer_next + 1) % SIGNER_CACHE_SIZE;
-    pthread_mutex_unlock(&signer_lock);
+    return X509_cmp_time(X509_get0_notBefore(x), &now) < 0 &&
+           X509_cmp_time(X509_get0_notAfter(x), &now) > 0;
 }
 
-static og_verify_result classify_failure(char *why, size_t whylen)
+/* 1 when tbsResponseData's signature verifies with signer's key. NOINTERN:
+ * the response's own certificates are not searched; TRUSTOTHER|NOVERIFY:
+ * signer is taken as given (its checks are ours). */
+static int signed_by(OCSP_BASICRESP *bs, X509 *signer)
 {
-    char reason[256];
-    unsigned long e = ERR_peek_last_error();
-    int lib = ERR_GET_LIB(e), r = ERR_GET_REASON(e);
-    og_verify_result res =
-        (lib == ERR_LIB_OCSP && r == OCSP_R_SIGNATURE_FAILURE) || lib == ERR_LIB_EVP ||
-        lib == ERR_LIB_RSA || lib == ERR_LIB_EC || lib == ERR_LIB_ASN1
-            ? OG_VERIFY_BAD_SIGNATURE : OG_VERIFY_UNTRUSTED_SIGNER;
-    set_err(why, whylen, "%s", openssl_reason(reason, sizeof(reason)));
-    return res;
+    STACK_OF(X509) *one = sk_X509_new_null();
+    int ok = one && sk_X509_push(one, signer) &&
+             OCSP_basic_verify(bs, one, NULL, OCSP_NOINTERN | OCSP_TRUSTOTHER | OCSP_NOVERIFY) > 0;
+    sk_X509_free(one);
+    return ok;
 }
 
-/* Signature and signer: the issuer itself, or a delegated responder the
- * issuer certified for id-kp-OCSPSigning (RFC 6960 4.2.2.2). */
-static og_verify_result verify_signer(const og_cert *c, OCSP_BASICRESP *bs, char *why, size_t whylen)
+/* 1 when signer was issued and signed by issuer itself (nothing from the
+ * response in between), is valid at now and carries id-kp-OCSPSigning;
+ * otherwise 0 with OpenSSL's verify detail in why. */
+static int delegation_checked(X509 *issuer, X509 *signer, time_t now, char *why, size_t whylen)
 {
-    og_verify_result res = OG_VERIFY_OK;
-    X509_STORE *store = NULL;
-    STACK_OF(X509) *trusted = sk_X509_new_null();
-    X509 *signer = NULL, *known = NULL;
-    unsigned char issuer_digest[SHA256_DIGEST_LENGTH];
-    char reason[256];
-    int have_digest = cert_digest(c->issuer, issuer_digest);
-
-    if (!trusted || !sk_X509_push(trusted, c->issuer)) {
-        res = OG_VERIFY_UNTRUSTED_SIGNER;
-        set_err(why, whylen, "cannot set up verification: %s", openssl_reason(reason, sizeof(reason)));
-        goto out;
-    }
-    /* A delegated signer checked before: only the signature is left to check.
-     * TRUSTOTHER makes OpenSSL trust signers found in our list as they are. */
-    if (have_digest && OCSP_resp_get0_signer(bs, &signer, NULL) && signer &&
-        X509_cmp(signer, c->issuer) != 0 && (known = signer_cached(issuer_digest, signer))) {
-        sk_X509_push(trusted, known);
-        if (OCSP_basic_verify(bs, trusted, NULL, OCSP_TRUSTOTHER | OCSP_NOVERIFY) <= 0)
-            res = classify_failure(why, whylen);
-        goto out;
-    }
-    ERR_clear_error();
-    store = X509_STORE_new();
-    if (!store || !X509_STORE_add_cert(store, c->issuer)) {
-        res = OG_VERIFY_UNTRUSTED_SIGNER;
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *chain;
+    int ok = 0;
+    char reason[128];
+    if (!store || !ctx || !X509_STORE_add_cert(store, issuer) ||
+        !X509_STORE_CTX_init(ctx, store, signer, NULL)) {
         set_err(why, whylen, "cannot set up verification: %s", openssl_reason(reason, sizeof(reason)));
         goto out;
     }
     /* The issuer may be an intermediate: it is the anchor, no root needed. */
-    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
-    /* TRUSTOTHER: a response signed by the issuer itself needs no chain.
-     * NOEXPLICIT: the anchor is the issuer we hold, not an aux trust bit. */
-    if (OCSP_basic_verify(bs, trusted, store, OCSP_TRUSTOTHER | OCSP_NOEXPLICIT) <= 0) {
-        res = classify_failure(why, whylen);
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_OCSP_HELPER);
+    X509_STORE_CTX_set_time(ctx, 0, now);
+    if (X509_verify_cert(ctx) <= 0) {
+        set_err(why, whylen, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
         goto out;
     }
-    if (have_digest && signer && X509_cmp(signer, c->issuer) != 0)
-        signer_remember(issuer_digest, signer);
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    if (sk_X509_num(chain) != 2 || X509_cmp(sk_X509_value(chain, 1), issuer) != 0) {
+        set_err(why, whylen, "%s", "not issued by the certificate's issuer itself");
+        goto out;
+    }
+    /* An absent EKU reads as "any" in X509_get_extended_key_usage: require it. */
+    if (!(X509_get_extension_flags(signer) & EXFLAG_XKUSAGE) ||
+        !(X509_get_extended_key_usage(signer) & XKU_OCSP_SIGN)) {
+        set_err(why, whylen, "%s", "no id-kp-OCSPSigning in its extended key usage");
+        goto out;
+    }
+    ok = 1;
 out:
-    X509_free(known);
-    sk_X509_free(trusted);
+    X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
+    ERR_clear_error();
+    return ok;
+}
+
+/* Appends new references to the remembered signers of this issuer that
+ * match the ResponderID. */
+static void signers_cached(const unsigned char *issuer_digest, const responder_id *rid,
+                           X509 **out, int *n)
+{
+    pthread_mutex_lock(&signer_lock);
+    for (unsigned i = 0; i < SIGNER_CACHE_SIZE && *n < MAX_CANDIDATES; i++) {
+        signer_entry *e = &signer_cache[i];
+        if (e->signer && !memcmp(e->issuer_digest, issuer_digest, SHA256_DIGEST_LENGTH) &&
+            respid_match(rid, e->signer) && X509_up_ref(e->signer))
+            out[(*n)++] = e->signer;
+    }
+    pthread_mutex_unlock(&signer_lock);
+}
+
+static void signer_remember(const unsigned char *issuer_digest, X509 *signer)
+{
+    pthread_mutex_lock(&signer_lock);
+    for (unsigned i = 0; i < SIGNER_CACHE_SIZE; i++) {
+        signer_entry *e = &signer_cache[i];
+        if (e->signer && !memcmp(e->issuer_digest, issuer_digest, SHA256_DIGEST_LENGTH) &&
+            !X509_cmp(e->signer, signer))
+            goto out;            /* another worker was first */
+    }
+    if (X509_up_ref(signer)) {
+        signer_entry *e = &signer_cache[signer_next];
+        X509_free(e->signer);
+        memcpy(e->issuer_digest, issuer_digest, SHA256_DIGEST_LENGTH);
+        e->signer = signer;
+        signer_next = (signer_next + 1) % SIGNER_CACHE_SIZE;
+    }
+out:
+    pthread_mutex_unlock(&signer_lock);
+}
+
+/* why for a responder certificate: "<what> responder certificate <name>[: detail]". */
+static void describe_signer(X509 *x, const char *what, const char *detail, char *why, size_t whylen)
+{
+    char *name = og_x509_name(x);
+    if (why && whylen)
+        snprintf(why, whylen, "%s responder certificate %s%s%s", what, name ? name : "?",
+                 detail ? ": " : "", detail ? detail : "");
+    free(name);
+}
+
+static og_verify_result verify_signer(const og_cert *c, OCSP_BASICRESP *bs, time_t now,
+                                      char *why, size_t whylen)
+{
+    og_verify_result res;
+    responder_id rid = { NULL, NULL };
+    const STACK_OF(X509) *certs = OCSP_resp_get0_certs(bs);
+    X509 *cand[MAX_CANDIDATES];
+    int ncached = 0, n = 0, untrusted_signer = 0;
+    unsigned char issuer_digest[SHA256_DIGEST_LENGTH];
+    char reason[256], detail[256];
+
+    if (!OCSP_resp_get0_id(bs, &rid.key_hash, &rid.name)) {
+        set_err(why, whylen, "%s", "unreadable ResponderID");
+        return OG_VERIFY_MALFORMED;
+    }
+    if (respid_match(&rid, c->issuer)) {
+        if (signed_by(bs, c->issuer))
+            return OG_VERIFY_OK;
+        set_err(why, whylen, "the signature does not verify with the issuer's key (%s)",
+                openssl_reason(reason, sizeof(reason)));
+        return OG_VERIFY_BAD_SIGNATURE;
+    }
+    if (!cert_digest(c->issuer, issuer_digest)) {
+        set_err(why, whylen, "cannot digest the issuer: %s", openssl_reason(reason, sizeof(reason)));
+        return OG_VERIFY_UNTRUSTED_SIGNER;
+    }
+    signers_cached(issuer_digest, &rid, cand, &n);
+    ncached = n;
+    for (int i = 0; i < sk_X509_num(certs) && n < MAX_CANDIDATES; i++) {
+        X509 *x = sk_X509_value(certs, i);
+        int seen = 0;
+        for (int j = 0; j < n && !seen; j++)
+            seen = !X509_cmp(cand[j], x);
+        if (!seen && respid_match(&rid, x) && X509_up_ref(x))
+            cand[n++] = x;
+    }
+    res = n ? OG_VERIFY_BAD_SIGNATURE : OG_VERIFY_UNTRUSTED_SIGNER;
+    if (!n)
+        set_err(why, whylen, "%s", "the ResponderID names neither the issuer nor a certificate "
+                "in the response or checked before");
+    else
+        describe_signer(cand[0], "the signature does not verify with the key of", NULL, why, whylen);
+    for (int i = 0; i < n; i++) {
+        if (!signed_by(bs, cand[i]))
+            continue;            /* not the key that signed: a decoy or a stale one */
+        if (i < ncached && within_validity(cand[i], now)) {
+            res = OG_VERIFY_OK;
+            break;
+        }
+        if (delegation_checked(c->issuer, cand[i], now, detail, sizeof(detail))) {
+            signer_remember(issuer_digest, cand[i]);
+            res = OG_VERIFY_OK;
+            break;
+        }
+        /* Its key signed, so it is the designated signer: not authorised. */
+        if (!untrusted_signer)
+            describe_signer(cand[i], "signed by", detail, why, whylen);
+        untrusted_signer = 1;
+        res = OG_VERIFY_UNTRUSTED_SIGNER;
+    }
+    if (res == OG_VERIFY_OK && why && whylen)
+        why[0] = '\0';
+    for (int i = 0; i < n; i++)
+        X509_free(cand[i]);
     ERR_clear_error();
     return res;
 }
@@ -510,7 +613,7 @@ og_verify_result og_verify_response(const og_cert *c, const unsigned char *der, 
         res = OG_VERIFY_NO_MATCH;
         goto out;
     }
-    if ((res = verify_signer(c, bs, why, whylen)) != OG_VERIFY_OK)
+    if ((res = verify_signer(c, bs, now, why, whylen)) != OG_VERIFY_OK)
         goto out;
 
     info->status = status == V_OCSP_CERTSTATUS_GOOD ? OG_STATUS_GOOD

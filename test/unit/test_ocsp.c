@@ -253,6 +253,205 @@ START_TEST(delegated_signer_cache_keeps_every_check)
 }
 END_TEST
 
+/* Verifies the response built to o at time now; why gets the reason. */
+static og_verify_result verify_at(const tp_resp_opts *o, time_t now, og_resp_info *info,
+                                  char *why, size_t whylen)
+{
+    size_t len;
+    unsigned char *der = tp_response(o, &len);
+    og_verify_result r = og_verify_response(cert, der, len, now, 300, info, why, whylen);
+    OPENSSL_free(der);
+    return r;
+}
+
+#define FIFTY_YEARS (50L * 365 * 86400)
+
+/* Issue 8, defect 1, as reported: a genuine issuer-signed response (ResponderID
+ * byName) carrying a planted certificate with the issuer's name and an
+ * attacker's key must not make the attacker's key trusted. */
+START_TEST(forged_after_planted_certificate)
+{
+    og_resp_info info;
+    char why[256];
+    tp_cert planted = tp_lookalike(&ca);
+    tp_resp_opts genuine = good_opts();
+    genuine.include = &planted;    /* added on the way: certs is not signed */
+    ck_assert_int_eq(verify_at(&genuine, time(NULL), &info, why, sizeof(why)), OG_VERIFY_OK);
+    ck_assert_int_eq(info.status, OG_STATUS_GOOD);
+
+    tp_resp_opts forged = good_opts();
+    forged.signer = &planted;
+    forged.include = &planted;
+    forged.by_key = 1;
+    forged.status = V_OCSP_CERTSTATUS_REVOKED;
+    forged.next_offset = FIFTY_YEARS;
+    og_verify_result r = verify_at(&forged, time(NULL), &info, why, sizeof(why));
+    ck_assert_msg(r == OG_VERIFY_UNTRUSTED_SIGNER, "forged response: %s (%s), status %s",
+                  og_verify_result_name(r), why, og_status_name(info.status));
+    /* why names the signer and says what is wrong with it */
+    ck_assert_msg(strstr(why, "signed by responder certificate subject CN=Unit CA") && strstr(why, "self-signed"),
+                  "why: %s", why);
+    /* and again, in case the first look remembered anything */
+    ck_assert_int_eq(verify_at(&forged, time(NULL), &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    /* the genuine one still verifies */
+    ck_assert_int_eq(verify_at(&genuine, time(NULL), &info, why, sizeof(why)), OG_VERIFY_OK);
+    tp_free(&planted);
+}
+END_TEST
+
+/* Forgeries that rely on certificates in the response, nothing remembered. */
+START_TEST(forged_with_lookalikes_refused)
+{
+    og_resp_info info;
+    char why[256];
+    time_t now = time(NULL);
+    tp_cert planted = tp_lookalike(&ca);
+    /* a responder "issued" by the look-alike: the issuer's name, not its key */
+    tp_cert fake_responder = tp_issue(&planted, "Unit Responder", "responder", NULL, 0x2001);
+    tp_resp_opts o = good_opts();
+    o.status = V_OCSP_CERTSTATUS_REVOKED;
+    o.next_offset = FIFTY_YEARS;
+
+    /* signed by the look-alike, identified by key */
+    o.signer = &planted;
+    o.include = &planted;
+    o.by_key = 1;
+    ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    /* identified by name: the name designates the issuer, so only the issuer's key counts */
+    o.by_key = 0;
+    ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_BAD_SIGNATURE);
+    ck_assert_ptr_nonnull(strstr(why, "issuer's key"));
+
+    /* a delegated responder whose chain leads to the look-alike, both included */
+    for (int by_key = 0; by_key <= 1; by_key++) {
+        o.signer = &fake_responder;
+        o.include = &fake_responder;
+        o.extra[0] = &planted;
+        o.by_key = by_key;
+        ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+        ck_assert_msg(strstr(why, "signature failure") != NULL, "why: %s", why);
+    }
+    o.extra[0] = NULL;
+
+    /* a delegated responder of another CA, by key */
+    o.signer = &foreign_responder;
+    o.include = &foreign_responder;
+    o.by_key = 1;
+    ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    ck_assert_msg(strstr(why, "local issuer") != NULL, "why: %s", why);
+
+    /* the issuer's responder certificate without id-kp-OCSPSigning, by key */
+    o.signer = &responder_noeku;
+    o.include = &responder_noeku;
+    ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    ck_assert_msg(strstr(why, "OCSPSigning") != NULL, "why: %s", why);
+
+    /* nothing of that was remembered: the real responder's response still
+     * verifies, the look-alike's still does not */
+    o = good_opts();
+    o.signer = &responder;
+    o.include = &responder;
+    ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_OK);
+    o.signer = &fake_responder;
+    o.include = &fake_responder;
+    ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    tp_free(&fake_responder);
+    tp_free(&planted);
+}
+END_TEST
+
+/* A decoy with the real responder's name put before it: the certificate
+ * whose key verifies is the one checked and remembered, not the decoy. */
+START_TEST(decoy_before_real_responder)
+{
+    og_resp_info info;
+    char why[256];
+    time_t now = time(NULL);
+    tp_cert decoy = tp_issue(&other_ca, "Unit Responder", "responder", NULL, 0x2001);
+    tp_resp_opts o = good_opts();
+    o.signer = &responder;
+    o.include = &decoy;
+    o.extra[0] = &responder;
+    ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_OK);
+    o = good_opts();
+    o.signer = &decoy;
+    o.include = &decoy;
+    o.status = V_OCSP_CERTSTATUS_REVOKED;
+    o.next_offset = FIFTY_YEARS;
+    for (int by_key = 0; by_key <= 1; by_key++) {
+        o.by_key = by_key;
+        ck_assert_int_eq(verify_at(&o, now, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    }
+    tp_free(&decoy);
+}
+END_TEST
+
+/* The responder certificate's validity is judged at the now passed in, not
+ * by the wall clock; why carries OpenSSL's verify detail. */
+START_TEST(delegated_signer_validity_follows_now)
+{
+    og_resp_info info;
+    char why[256];
+    time_t wall = time(NULL);
+    /* valid from an hour ago to a day ahead */
+    tp_cert short_lived = tp_issue_valid(&ca, "Short Responder", "responder", NULL, 0x2010, -3600, 86400);
+    tp_resp_opts o = good_opts();
+    o.signer = &short_lived;
+    o.include = &short_lived;
+    o.next_offset = 10L * 86400;
+    ck_assert_int_eq(verify_at(&o, wall + 2 * 86400, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    ck_assert_msg(strstr(why, "certificate has expired") != NULL, "why: %s", why);
+    ck_assert_int_eq(verify_at(&o, wall - 2 * 3600, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    ck_assert_msg(strstr(why, "not yet valid") != NULL, "why: %s", why);
+    ck_assert_int_eq(verify_at(&o, wall, &info, why, sizeof(why)), OG_VERIFY_OK);
+
+    /* expired by the wall clock, valid at now: accepted (the CA itself is
+     * valid from an hour ago) */
+    tp_cert old = tp_issue_valid(&ca, "Old Responder", "responder", NULL, 0x2011, -3000, -600);
+    o = good_opts();
+    o.signer = &old;
+    o.include = &old;
+    o.this_offset = -1900;
+    o.next_offset = -1000;
+    og_verify_result r = verify_at(&o, wall - 1800, &info, why, sizeof(why));
+    ck_assert_msg(r == OG_VERIFY_OK, "%s (%s)", og_verify_result_name(r), why);
+    ck_assert_int_eq(verify_at(&o, wall, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    ck_assert_msg(strstr(why, "certificate has expired") != NULL, "why: %s", why);
+    tp_free(&old);
+    tp_free(&short_lived);
+}
+END_TEST
+
+/* A remembered responder past its notAfter at now is checked again, and refused. */
+START_TEST(cached_signer_rechecked_at_now)
+{
+    og_resp_info info;
+    char why[256];
+    time_t wall = time(NULL);
+    tp_cert short_lived = tp_issue_valid(&ca, "Short Responder", "responder", NULL, 0x2010, -3600, 86400);
+    tp_resp_opts o = good_opts();
+    o.signer = &short_lived;
+    o.include = &short_lived;
+    o.next_offset = 10L * 86400;
+    ck_assert_int_eq(verify_at(&o, wall, &info, why, sizeof(why)), OG_VERIFY_OK);   /* remembered */
+    ck_assert_int_eq(verify_at(&o, wall + 2 * 86400, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+    ck_assert_msg(strstr(why, "certificate has expired") != NULL, "why: %s", why);
+    /* a response without certificates is verified with the remembered one:
+     * within its validity only, and its signature still checked */
+    o.include = NULL;
+    for (int by_key = 0; by_key <= 1; by_key++) {
+        o.by_key = by_key;
+        o.corrupt_signature = 0;
+        ck_assert_int_eq(verify_at(&o, wall, &info, why, sizeof(why)), OG_VERIFY_OK);
+        ck_assert_int_eq(verify_at(&o, wall + 2 * 86400, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+        ck_assert_int_eq(verify_at(&o, wall - 2 * 3600, &info, why, sizeof(why)), OG_VERIFY_UNTRUSTED_SIGNER);
+        o.corrupt_signature = 1;
+        ck_assert_int_eq(verify_at(&o, wall, &info, why, sizeof(why)), OG_VERIFY_BAD_SIGNATURE);
+    }
+    tp_free(&short_lived);
+}
+END_TEST
+
 START_TEST(verify_expired)
 {
     og_resp_info info;
@@ -260,6 +459,10 @@ START_TEST(verify_expired)
     o.this_offset = -7200;
     o.next_offset = -1;
     ck_assert_int_eq(verify_opts(&o, &info, 300), OG_VERIFY_EXPIRED);
+    /* info is filled all the same: callers read an expired revocation's times */
+    ck_assert_int_eq(info.status, OG_STATUS_GOOD);
+    ck_assert(llabs((long long)(time(NULL) - 7200 - info.this_update)) <= 2);
+    ck_assert(info.produced_at > 0);
 }
 END_TEST
 
@@ -360,6 +563,11 @@ Suite *ocsp_suite(void)
     tcase_add_test(tc, verify_signer_from_another_ca);
     tcase_add_test(tc, verify_bad_signature);
     tcase_add_test(tc, delegated_signer_cache_keeps_every_check);
+    tcase_add_test(tc, forged_after_planted_certificate);
+    tcase_add_test(tc, forged_with_lookalikes_refused);
+    tcase_add_test(tc, decoy_before_real_responder);
+    tcase_add_test(tc, delegated_signer_validity_follows_now);
+    tcase_add_test(tc, cached_signer_rechecked_at_now);
     tcase_add_test(tc, verify_expired);
     tcase_add_test(tc, verify_this_update_in_future);
     tcase_add_test(tc, verify_no_next_update);

@@ -19,17 +19,22 @@ static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
     X509_EXTENSION_free(ext);
 }
 
-static X509 *new_cert(const char *cn, long serial, EVP_PKEY *key)
+static X509 *new_cert_valid(const char *cn, long serial, EVP_PKEY *key, long not_before, long not_after)
 {
     X509 *x = X509_new();
     X509_set_version(x, 2);
     ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
+    X509_gmtime_adj(X509_getm_notBefore(x), not_before);
+    X509_gmtime_adj(X509_getm_notAfter(x), not_after);
     X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
                                (const unsigned char *)cn, -1, -1, 0);
     X509_set_pubkey(x, key);
     return x;
+}
+
+static X509 *new_cert(const char *cn, long serial, EVP_PKEY *key)
+{
+    return new_cert_valid(cn, serial, key, -3600, 86400L * 365);
 }
 
 tp_cert tp_ca(const char *cn)
@@ -45,11 +50,37 @@ tp_cert tp_ca(const char *cn)
     return c;
 }
 
-tp_cert tp_issue(const tp_cert *ca, const char *cn, const char *kind, const char *url, long serial)
+tp_cert tp_lookalike(const tp_cert *ca)
 {
     tp_cert c;
     c.key = new_key();
-    c.cert = new_cert(cn, serial, c.key);
+    c.cert = X509_new();
+    X509_set_version(c.cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c.cert), 666);
+    X509_gmtime_adj(X509_getm_notBefore(c.cert), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(c.cert), 86400L * 365);
+    X509_set_subject_name(c.cert, X509_get_subject_name(ca->cert));
+    X509_set_issuer_name(c.cert, X509_get_subject_name(ca->cert));
+    X509_set_pubkey(c.cert, c.key);
+    add_ext(c.cert, c.cert, NID_basic_constraints, "critical,CA:TRUE");
+    add_ext(c.cert, c.cert, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
+    add_ext(c.cert, c.cert, NID_ext_key_usage, "OCSPSigning");
+    add_ext(c.cert, c.cert, NID_subject_key_identifier, "hash");
+    X509_sign(c.cert, c.key, EVP_sha256());
+    return c;
+}
+
+tp_cert tp_issue(const tp_cert *ca, const char *cn, const char *kind, const char *url, long serial)
+{
+    return tp_issue_valid(ca, cn, kind, url, serial, -3600, 86400L * 365);
+}
+
+tp_cert tp_issue_valid(const tp_cert *ca, const char *cn, const char *kind, const char *url, long serial,
+                       long not_before, long not_after)
+{
+    tp_cert c;
+    c.key = new_key();
+    c.cert = new_cert_valid(cn, serial, c.key, not_before, not_after);
     X509_set_issuer_name(c.cert, X509_get_subject_name(ca->cert));
     add_ext(c.cert, ca->cert, NID_basic_constraints, "CA:FALSE");
     if (!strcmp(kind, "responder")) {
@@ -106,11 +137,16 @@ unsigned char *tp_response(const tp_resp_opts *o, size_t *len)
         STACK_OF(X509) *certs = sk_X509_new_null();
         if (o->include)
             sk_X509_push(certs, o->include->cert);
+        for (size_t i = 0; i < sizeof(o->extra) / sizeof(o->extra[0]) && o->extra[i]; i++)
+            sk_X509_push(certs, o->extra[i]->cert);
         OCSP_basic_add1_status(bs, id, o->status, OCSP_REVOKED_STATUS_KEYCOMPROMISE,
                                o->status == V_OCSP_CERTSTATUS_REVOKED ? revtime : NULL,
                                thisupd, nextupd);
+        /* the signer's own certificate goes in only as include says */
         OCSP_basic_sign(bs, o->signer->cert, o->signer->key, EVP_sha256(), certs,
-                        o->include ? 0 : OCSP_NOCERTS);
+                        OCSP_NOCERTS | (o->by_key ? OCSP_RESPID_KEY : 0));
+        for (int i = 0; i < sk_X509_num(certs); i++)
+            OCSP_basic_add1_cert(bs, sk_X509_value(certs, i));
         if (o->corrupt_signature) {
             const ASN1_OCTET_STRING *sig = OCSP_resp_get0_signature(bs);
             unsigned char *p = (unsigned char *)ASN1_STRING_get0_data(sig);

@@ -18,6 +18,12 @@ tp_cert tp_ca(const char *cn);
 /* A certificate issued by ca. kind: "leaf", "responder" (OCSPSigning),
  * "responder-noeku", "muststaple". url: OCSP AIA or NULL. */
 tp_cert tp_issue(const tp_cert *ca, const char *cn, const char *kind, const char *url, long serial);
+/* The same with notBefore = now + not_before and notAfter = now + not_after. */
+tp_cert tp_issue_valid(const tp_cert *ca, const char *cn, const char *kind, const char *url, long serial,
+                       long not_before, long not_after);
+/* A look-alike of ca: ca's subject (and issuer) name, CA:TRUE, OCSPSigning,
+ * but a fresh key and self-signed: what an attacker can make. */
+tp_cert tp_lookalike(const tp_cert *ca);
 void tp_free(tp_cert *c);
 
 typedef struct tp_resp_opts {
@@ -27,6 +33,8 @@ typedef struct tp_resp_opts {
     int no_next_update;
     const tp_cert *signer;       /* the key that signs */
     const tp_cert *include;      /* certificate put into the response, or NULL */
+    const tp_cert *extra[4];     /* more certificates put in after it (NULL-ended) */
+    int by_key;                  /* ResponderID byKey (SHA-1 of the key), else byName */
     const tp_cert *id_issuer;    /* issuer used for the CertID (normally the real one) */
     const tp_cert *id_subject;   /* subject whose serial is in the CertID */
     int corrupt_signature;       /* flip a bit in the signature */
