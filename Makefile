@@ -10,7 +10,9 @@ OG_SRC       := mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard
                 mod_ocsp_guard/og_table.c mod_ocsp_guard/og_refresher.c
 SOC_SRC      := socache_ocsp/soc_record.c
 # The httpd glue of each module.
-GUARD_GLUE   := mod_ocsp_guard/mod_ocsp_guard.c mod_ocsp_guard/mod_ocsp_guard_check.c
+GUARD_GLUE   := mod_ocsp_guard/guard_log.c mod_ocsp_guard/guard_cache.c mod_ocsp_guard/guard_config.c \
+                mod_ocsp_guard/guard_registry.c mod_ocsp_guard/guard_table.c \
+                mod_ocsp_guard/guard_process.c mod_ocsp_guard/guard_check.c mod_ocsp_guard/mod_ocsp_guard.c
 SOCACHE_GLUE := socache_ocsp/mod_socache_ocsp.c
 
 MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so

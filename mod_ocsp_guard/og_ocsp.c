@@ -73,11 +73,9 @@ ASN1_SEQUENCE(og_cert_lite) = {
     ASN1_SIMPLE(og_cert_lite, sig, ASN1_ANY)
 } ASN1_SEQUENCE_END(og_cert_lite)
 
-static char *name_and_serial(const X509_NAME *subject_name, const ASN1_INTEGER *serial_number)
+static char *subject_text(const X509_NAME *subject_name)
 {
     char subject[256] = "?";
-    char serial[80] = "?";
-    char *out;
     BIO *mem = BIO_new(BIO_s_mem());
     if (mem) {
         int n;
@@ -86,6 +84,12 @@ static char *name_and_serial(const X509_NAME *subject_name, const ASN1_INTEGER *
         subject[n > 0 ? n : 0] = '\0';
         BIO_free(mem);
     }
+    return strdup(subject);
+}
+
+static char *serial_text(const ASN1_INTEGER *serial_number)
+{
+    char serial[80] = "?";
     BIGNUM *bn = ASN1_INTEGER_to_BN(serial_number, NULL);
     if (bn) {
         char *hex = BN_bn2hex(bn);
@@ -95,16 +99,32 @@ static char *name_and_serial(const X509_NAME *subject_name, const ASN1_INTEGER *
         }
         BN_free(bn);
     }
+    return strdup(serial);
+}
+
+static char *display_name(const char *subject, const char *serial)
+{
     size_t need = strlen(subject) + strlen(serial) + 32;
-    out = malloc(need);
+    char *out = malloc(need);
     if (out)
         snprintf(out, need, "subject %s, serial %s", subject, serial);
     return out;
 }
 
+void og_x509_subject_serial(X509 *x, char **subject, char **serial)
+{
+    *subject = subject_text(X509_get_subject_name(x));
+    *serial = serial_text(X509_get0_serialNumber(x));
+}
+
 char *og_x509_name(X509 *x)
 {
-    return name_and_serial(X509_get_subject_name(x), X509_get0_serialNumber(x));
+    char *subject, *serial, *name;
+    og_x509_subject_serial(x, &subject, &serial);
+    name = subject && serial ? display_name(subject, serial) : NULL;
+    free(subject);
+    free(serial);
+    return name;
 }
 
 static X509_EXTENSION *find_ext(const STACK_OF(X509_EXTENSION) *exts, int nid)
@@ -186,7 +206,9 @@ og_cert *og_cert_from_der(const unsigned char *leaf_der, size_t leaf_len, X509 *
     }
     c->ocsp_url = exts_ocsp_url(leaf->tbs->extensions);
     c->must_staple = exts_must_staple(leaf->tbs->extensions);
-    c->name = name_and_serial(leaf->tbs->subject, leaf->tbs->serial);
+    c->subject = subject_text(leaf->tbs->subject);
+    c->serial = serial_text(leaf->tbs->serial);
+    c->name = c->subject && c->serial ? display_name(c->subject, c->serial) : NULL;
     if (!c->name)
         goto fail;
     ASN1_item_free((ASN1_VALUE *)leaf, ASN1_ITEM_rptr(og_cert_lite));
@@ -252,6 +274,8 @@ void og_cert_free(og_cert *c)
     X509_free(c->issuer);
     OCSP_CERTID_free(c->certid);
     free(c->ocsp_url);
+    free(c->subject);
+    free(c->serial);
     free(c->name);
     free(c);
 }
@@ -336,6 +360,13 @@ const char *og_verify_result_name(og_verify_result r)
     case OG_VERIFY_EXPIRED: return "expired";
     }
     return "?";
+}
+
+void og_format_time(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 time_t og_asn1_time_to_unix(const ASN1_GENERALIZEDTIME *t)

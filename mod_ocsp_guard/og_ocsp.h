@@ -15,8 +15,13 @@
 
 /* Log levels share httpd's numbering so the glue can pass them through. */
 enum { OG_LOG_ERR = 3, OG_LOG_WARN = 4, OG_LOG_NOTICE = 5, OG_LOG_INFO = 6, OG_LOG_DEBUG = 7 };
-typedef void og_log_fn(void *baton, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* file and line are the core's own, so a log line says where it came from. */
+typedef void og_log_fn(void *baton, const char *file, int line, int level, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+#define OG_LOG(fn, baton, level, ...) (fn)((baton), __FILE__, __LINE__, (level), __VA_ARGS__)
+/* Message IDs, in the spirit of httpd's APLOGNO: every line an operator may
+ * alert on starts with one; docs/MESSAGES.md says what each means. */
+#define OG_LOGNO(n) "OG" #n ": "
 
 typedef struct og_cert {
     X509 *issuer;               /* one reference; issuers are usually shared */
@@ -24,6 +29,8 @@ typedef struct og_cert {
     unsigned char id[OG_ID_LEN];/* SHA-1 of the leaf DER */
     char *ocsp_url;             /* first OCSP URL from the AIA, or NULL */
     int must_staple;            /* RFC 7633 TLS feature status_request */
+    char *subject;              /* RFC 2253, e.g. "CN=x,O=y" */
+    char *serial;               /* hex, e.g. "01AB" */
     char *name;                 /* "subject CN=x, serial 01AB" for logs */
 } og_cert;
 
@@ -45,6 +52,8 @@ void og_cert_free(og_cert *c);
 
 /* "subject CN=..., serial 0A1B" with malloc'd storage. */
 char *og_x509_name(X509 *x);
+/* Subject (RFC 2253) and serial (hex) as separate malloc'd strings. */
+void og_x509_subject_serial(X509 *x, char **subject, char **serial);
 int og_x509_must_staple(X509 *x);
 char *og_x509_ocsp_url(X509 *x);
 
@@ -94,5 +103,7 @@ og_verify_result og_verify_response(const og_cert *c, const unsigned char *der, 
                                     char *why, size_t whylen);
 
 time_t og_asn1_time_to_unix(const ASN1_GENERALIZEDTIME *t);
+/* RFC 3339 UTC, "2026-11-27T16:36:13Z", into buf (at least 21 bytes). */
+void og_format_time(time_t t, char *buf, size_t len);
 
 #endif

@@ -35,7 +35,7 @@ typedef struct refresher {
     unsigned cursor;             /* where pick_due goes on from */
 } refresher;
 
-#define LOG(r, level, ...) (r)->cfg->log((r)->cfg->log_baton, level, __VA_ARGS__)
+#define LOG(r, level, ...) OG_LOG((r)->cfg->log, (r)->cfg->log_baton, level, __VA_ARGS__)
 
 static uint32_t random32(void)
 {
@@ -43,13 +43,6 @@ static uint32_t random32(void)
     if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
         v = (uint32_t)rand();
     return v;
-}
-
-static void format_time(time_t t, char *buf, size_t len)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
@@ -122,8 +115,8 @@ static void log_success(refresher *r, unsigned i, const og_resp_info *info, time
     char nu[32], due[32];
     time_t window = info->next_update - info->this_update;
     long long skew = (long long)info->produced_at - (long long)now;
-    format_time(info->next_update, nu, sizeof(nu));
-    format_time(s->due, due, sizeof(due));
+    og_format_time(info->next_update, nu, sizeof(nu));
+    og_format_time(s->due, due, sizeof(due));
     if (info->status == OG_STATUS_REVOKED) {
         if (s->log_state != LS_REVOKED)
             LOG(r, OG_LOG_ERR, "%s: the responder says REVOKED; stapling the revocation "
@@ -153,7 +146,7 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
     target_state *s = &r->st[i];
     char nu[32], due[32];
     int detail = state == LS_INVALID ? (int)o->verify : 0;
-    format_time(s->due, due, sizeof(due));
+    og_format_time(s->due, due, sizeof(due));
     if (s->log_state == state && s->log_detail == detail) {
         LOG(r, OG_LOG_DEBUG, "%s: refresh failed again (%s), try %u, next at %s", t->cert->name,
             o->why, s->failures, due);
@@ -165,7 +158,7 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
                      : state == LS_UNKNOWN ? "the responder does not know this certificate (status unknown)"
                      : og_verify_result_name(o->verify);
     if (s->valid_until > now) {
-        format_time(s->valid_until, nu, sizeof(nu));
+        og_format_time(s->valid_until, nu, sizeof(nu));
         LOG(r, state == LS_UNKNOWN ? OG_LOG_ERR : OG_LOG_WARN,
             "%s: refresh from %s failed: %s (%s); still stapling the last good response "
             "until its nextUpdate %s; retrying at %s", t->cert->name, t->url, what, o->why, nu, due);

@@ -85,11 +85,13 @@ static og_target target;
 static char logbuf[16384];
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void test_log(void *baton, int level, const char *fmt, ...)
+static void test_log(void *baton, const char *file, int lineno, int level, const char *fmt, ...)
 {
     va_list ap;
     char line[1024];
     (void)baton;
+    (void)file;
+    (void)lineno;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);

@@ -1,0 +1,217 @@
+/* mod_ocsp_guard glue: the refresher process and the parent's watch. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_log.h"
+#include "ap_listen.h"
+#include "ap_mpm.h"
+#include "mpm_common.h"
+#include "apr_thread_proc.h"
+
+#include "guard_config.h"
+#include "guard_log.h"
+#include "guard_process.h"
+#include "guard_table.h"
+
+APLOG_USE_MODULE(ocsp_guard);
+
+#define RESPAWN_INTERVAL apr_time_from_sec(5)
+#define MUST_STAPLE_REPEAT 60
+
+/* What the parent's monitor pass remembers per certificate, to rate-limit. */
+typedef struct watch_state {
+    time_t must_staple_logged;   /* last "must-staple without staple" error */
+    int quarter_warned;          /* "little validity left" said for this response */
+} watch_state;
+
+static struct {
+    guard_registry *registry;
+    guard_cache *cache;
+    watch_state *watch;          /* per target */
+    pid_t pid;                   /* 0: no refresher running */
+    apr_time_t spawned;
+    apr_proc_t proc;
+    server_rec *s;               /* main server */
+    apr_pool_t *pconf;
+} refresher;
+
+void guard_process_reset(void)
+{
+    memset(&refresher, 0, sizeof(refresher));
+}
+
+static void refresher_main(void)
+{
+    static volatile sig_atomic_t never = 0;
+    server_rec *s = refresher.s;
+    og_refresher_cfg cfg;
+    og_cache_ops ops;
+    sigset_t all;
+    int sig;
+
+    /* httpd's parent handlers make no sense here: plain defaults, nothing blocked. */
+    for (sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    ap_close_listeners();
+    if (ap_run_drop_privileges(refresher.pconf, s) != OK) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, GUARD_LOGNO(00401) "refresher: cannot drop "
+                     "privileges; exiting");
+        _exit(1);
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.targets = (og_target *)refresher.registry->targets->elts;
+    cfg.ntargets = (unsigned)refresher.registry->targets->nelts;
+    cfg.table = guard_table_current();
+    cfg.concurrency = (unsigned)guard_conf(s)->concurrency;
+    guard_cache_ops(refresher.cache, &ops);
+    cfg.cache = ops.load ? &ops : NULL;
+    cfg.log = guard_log_core;
+    cfg.log_baton = s;
+    cfg.parent = getppid();
+    cfg.stop = &never;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00402) "refresher %ld started for %u "
+                 "certificate(s)", (long)getpid(), cfg.ntargets);
+    og_refresher_run(&cfg);
+    _exit(0);
+}
+
+static void refresher_maint(int reason, void *data, apr_wait_t status)
+{
+    server_rec *s = data;
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, GUARD_LOGNO(00403) "refresher process %ld ended "
+                     "(status %d); a new one starts within seconds, stapling goes on from memory",
+                     (long)refresher.pid, (int)status);
+        apr_proc_other_child_unregister(s);
+        refresher.pid = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+static apr_status_t refresher_spawn(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return errno;
+    if (pid == 0)
+        refresher_main();
+    refresher.pid = pid;
+    refresher.spawned = apr_time_now();
+    refresher.proc.pid = pid;
+    apr_proc_other_child_register(&refresher.proc, refresher_maint, refresher.s, NULL, refresher.pconf);
+    return APR_SUCCESS;
+}
+
+static apr_status_t refresher_stop(void *data)
+{
+    (void)data;
+    if (refresher.pid > 0) {
+        pid_t pid = refresher.pid;
+        refresher.pid = 0;
+        apr_proc_other_child_unregister(refresher.s);
+        kill(pid, SIGTERM);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t guard_process_start(server_rec *s, apr_pool_t *pconf, guard_registry *r, guard_cache *c)
+{
+    apr_status_t rv;
+    refresher.registry = r;
+    refresher.cache = c;
+    refresher.s = s;
+    refresher.pconf = pconf;
+    refresher.watch = apr_pcalloc(pconf, sizeof(watch_state) * (apr_size_t)r->targets->nelts);
+    if ((rv = refresher_spawn()) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, GUARD_LOGNO(00404) "cannot fork the refresher "
+                     "process; handshakes get no staple");
+        return rv;
+    }
+    apr_pool_cleanup_register(pconf, NULL, refresher_stop, apr_pool_cleanup_null);
+    return APR_SUCCESS;
+}
+
+/* Must-staple certificates without a staple: an error at most once a minute. */
+static void watch_must_staple(server_rec *s, const og_target *t, watch_state *w, int stapled,
+                              time_t now)
+{
+    if (!t->cert->must_staple || stapled || now - w->must_staple_logged < MUST_STAPLE_REPEAT)
+        return;
+    w->must_staple_logged = now;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, GUARD_LOGNO(00405) "%s is must-staple and has no "
+                 "valid staple: clients that honour must-staple refuse it until %s answers",
+                 t->cert->name, t->url);
+}
+
+/* Less than a quarter of the validity left means the refresh at
+ * OCSPGuardRefreshAt did not succeed: warn once per response. */
+static void watch_validity(server_rec *s, const og_target *t, watch_state *w,
+                           const og_slot_meta *m, int stapled, time_t now)
+{
+    time_t window = m->next_update - m->this_update, left = m->next_update - now;
+    if (!stapled || left >= window / 4) {
+        w->quarter_warned = 0;
+        return;
+    }
+    if (w->quarter_warned)
+        return;
+    w->quarter_warned = 1;
+    /* APR's formatter knows APR_INT64_T_FMT, not %lld */
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, GUARD_LOGNO(00406) "%s: only %" APR_INT64_T_FMT
+                 " s of the response's %" APR_INT64_T_FMT " s validity left and no fresher "
+                 "response: refreshes from %s keep failing; the staple stops when it expires",
+                 t->cert->name, (apr_int64_t)left, (apr_int64_t)window, t->url);
+}
+
+void guard_process_monitor(server_rec *s)
+{
+    const og_target *t;
+    time_t now = time(NULL);
+    if (!guard_table_current() || !refresher.registry || !refresher.watch)
+        return;
+    if (refresher.pid == 0 && apr_time_now() - refresher.spawned > RESPAWN_INTERVAL)
+        refresher_spawn();
+    t = (const og_target *)refresher.registry->targets->elts;
+    for (int i = 0; i < refresher.registry->targets->nelts; i++) {
+        og_slot_meta m;
+        int stapled = guard_table_stapled(t[i].slot, now, &m);
+        watch_must_staple(s, &t[i], &refresher.watch[i], stapled, now);
+        watch_validity(s, &t[i], &refresher.watch[i], &m, stapled, now);
+    }
+}
+
+void guard_process_startup_wait(server_rec *s, int seconds)
+{
+    apr_time_t start = apr_time_now(), deadline = start + apr_time_from_sec(seconds);
+    unsigned total = og_table_count(guard_table_current()), have = guard_table_count_stapled();
+    const og_target *t = (const og_target *)refresher.registry->targets->elts;
+    time_t now;
+    while (have < total && apr_time_now() < deadline) {
+        apr_sleep(apr_time_from_msec(50));
+        have = guard_table_count_stapled();
+    }
+    ap_log_error(APLOG_MARK, have < total ? APLOG_WARNING : APLOG_INFO, 0, s, GUARD_LOGNO(00407)
+                 "startup: %u of %u certificate(s) have a verified staple after %" APR_TIME_T_FMT
+                 " ms%s", have, total, apr_time_as_msec(apr_time_now() - start),
+                 have < total ? " (OCSPGuardStartupWait); the rest get one when their responder "
+                 "answers" : "");
+    now = time(NULL);
+    for (int i = 0; i < refresher.registry->targets->nelts; i++) {
+        og_slot_meta m;
+        watch_must_staple(s, &t[i], &refresher.watch[i], guard_table_stapled(t[i].slot, now, &m), now);
+    }
+}

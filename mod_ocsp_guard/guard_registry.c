@@ -1,0 +1,171 @@
+/* mod_ocsp_guard glue: the certificates primed this configuration pass. */
+#include <stdio.h>
+#include <string.h>
+
+#include "httpd.h"
+#include "http_log.h"
+#include "http_core.h"
+#include "apr_hash.h"
+#include "apr_strings.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+
+#include "guard_config.h"
+#include "guard_log.h"
+#include "guard_registry.h"
+
+APLOG_USE_MODULE(ocsp_guard);
+
+static guard_registry *registry;
+
+int guard_registry_dry_run(void)
+{
+    return ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
+}
+
+guard_registry *guard_registry_current(void)
+{
+    return registry;
+}
+
+static apr_status_t registry_cleanup(void *data)
+{
+    guard_registry *r = data;
+    og_target *t = (og_target *)r->targets->elts;
+    apr_hash_index_t *hi;
+    for (int i = 0; i < r->targets->nelts; i++)
+        og_cert_free(t[i].cert);
+    for (hi = apr_hash_first(NULL, r->issuers); hi; hi = apr_hash_next(hi))
+        X509_free(apr_hash_this_val(hi));
+    if (registry == r)
+        registry = NULL;
+    return APR_SUCCESS;
+}
+
+static guard_registry *registry_get(server_rec *s)
+{
+    if (!registry) {
+        apr_pool_t *p = s->process->pconf;
+        registry = apr_pcalloc(p, sizeof(*registry));
+        registry->pool = p;
+        registry->targets = apr_array_make(p, 16, sizeof(og_target));
+        registry->vhosts = apr_array_make(p, 16, sizeof(const server_rec *));
+        registry->by_id = apr_hash_make(p);
+        registry->declined = apr_hash_make(p);
+        registry->issuers = apr_hash_make(p);
+        apr_pool_cleanup_register(p, registry, registry_cleanup, apr_pool_cleanup_null);
+    }
+    return registry;
+}
+
+static void log_declined(guard_registry *r, server_rec *s, const char *id, const char *why)
+{
+    if (apr_hash_get(r->declined, id, OG_ID_LEN))
+        return;
+    apr_hash_set(r->declined, apr_pmemdup(r->pool, id, OG_ID_LEN), OG_ID_LEN, "");
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00201) "%s: %s; mod_ocsp_guard does "
+                 "not staple it", guard_log_vhost(r->pool, s), why);
+}
+
+/* Thousands of certificates usually share a few issuers: parse each
+ * issuer once (keyed by its PEM text) and share it. */
+static X509 *shared_issuer(guard_registry *r, const char *pem, size_t len)
+{
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    X509 *issuer;
+    BIO *bio;
+    SHA256((const unsigned char *)pem, len, key);
+    issuer = apr_hash_get(r->issuers, key, sizeof(key));
+    if (issuer)
+        return issuer;
+    bio = BIO_new_mem_buf(pem, (int)len);
+    issuer = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    ERR_clear_error();
+    if (issuer)
+        apr_hash_set(r->issuers, apr_pmemdup(r->pool, key, sizeof(key)), sizeof(key), issuer);
+    return issuer;
+}
+
+/* Leaf and issuer from the primed PEM, the issuer shared. */
+static og_cert *parse_pair(guard_registry *r, const char *pem, char *err, size_t errlen)
+{
+    unsigned char *der = NULL;
+    long der_len = 0;
+    const char *rest = NULL;
+    size_t len = strlen(pem);
+    X509 *issuer;
+    og_cert *cert;
+    if (!og_pem_first_der(pem, len, &der, &der_len, &rest) ||
+        !(issuer = shared_issuer(r, rest, len - (size_t)(rest - pem)))) {
+        OPENSSL_free(der);
+        snprintf(err, errlen, "expected the certificate followed by its issuer in PEM");
+        return NULL;
+    }
+    cert = og_cert_from_der(der, (size_t)der_len, issuer, err, errlen);
+    OPENSSL_free(der);
+    return cert;
+}
+
+static int prime_one(server_rec *s, apr_pool_t *p, const char *id, const char *pem)
+{
+    const guard_server_conf *gc = guard_conf(s);
+    guard_registry *r = registry_get(s);
+    og_cert *cert;
+    og_target *t;
+    char err[256];
+    const char *url;
+    if (apr_hash_get(r->by_id, id, OG_ID_LEN))
+        return OK;               /* the same certificate in another virtual host */
+    if (apr_hash_get(r->declined, id, OG_ID_LEN))
+        return DECLINED;
+    cert = parse_pair(r, pem, err, sizeof(err));
+    if (!cert) {
+        log_declined(r, s, id, apr_psprintf(p, "cannot read the certificate chain (%s)", err));
+        return DECLINED;
+    }
+    url = gc->responder ? gc->responder : cert->ocsp_url;
+    if (!url) {
+        log_declined(r, s, id, apr_psprintf(p, "%s has no OCSP responder URL (no AIA OCSP entry "
+                                            "and no OCSPGuardResponder)", cert->name));
+        og_cert_free(cert);
+        return DECLINED;
+    }
+    if (strncasecmp(url, "http://", 7)) {
+        log_declined(r, s, id, apr_psprintf(p, "%s: responder URL %s is not http://", cert->name, url));
+        og_cert_free(cert);
+        return DECLINED;
+    }
+    t = apr_array_push(r->targets);
+    t->cert = cert;
+    t->url = apr_pstrdup(r->pool, url);
+    t->proxy = gc->proxy;
+    t->refresh_pct = gc->refresh_pct;
+    t->timeout = gc->timeout;
+    t->max_skew = gc->max_skew;
+    t->slot = (unsigned)(r->targets->nelts - 1);
+    APR_ARRAY_PUSH(r->vhosts, const server_rec *) = s;
+    apr_hash_set(r->by_id, apr_pmemdup(r->pool, id, OG_ID_LEN), OG_ID_LEN, t);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "%s: %s will be stapled from %s%s",
+                 guard_log_vhost(p, s), cert->name, url, cert->must_staple ? " (must-staple)" : "");
+    return OK;
+}
+
+int guard_registry_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
+                         const char *pem)
+{
+    apr_time_t start;
+    int rv;
+    if (!guard_conf(s)->enabled || id_len != OG_ID_LEN)
+        return DECLINED;
+    /* The first pass only tests the configuration and its SSL contexts are
+     * thrown away: claim the certificate without the parsing work. */
+    if (guard_registry_dry_run())
+        return OK;
+    start = apr_time_now();
+    rv = prime_one(s, p, id, pem);
+    registry->prime_time += apr_time_now() - start;
+    return rv;
+}

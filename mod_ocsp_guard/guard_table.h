@@ -1,0 +1,25 @@
+/* mod_ocsp_guard glue, table room: this generation's shared staple table.
+ * A graceful restart makes a new one and carries over what the last one
+ * held for the same certificates. Depends on guard_registry. */
+#ifndef GUARD_TABLE_H
+#define GUARD_TABLE_H
+
+#include "httpd.h"
+#include "og_table.h"
+#include "guard_registry.h"
+
+/* A new table for r's certificates; *carried says how many slots came over
+ * from the last generation, *restarted whether there was one. NULL (logged)
+ * when the shared memory cannot be had. */
+og_table *guard_table_create(server_rec *s, const guard_registry *r, int *carried, int *restarted);
+
+/* The table handshakes read in this generation, or NULL. */
+og_table *guard_table_current(void);
+void guard_table_forget(void);
+
+/* 1 when slot holds a response that may be stapled at now; m is filled. */
+int guard_table_stapled(unsigned slot, time_t now, og_slot_meta *m);
+/* How many slots hold a response that may be stapled now. */
+unsigned guard_table_count_stapled(void);
+
+#endif
