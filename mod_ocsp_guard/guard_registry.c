@@ -8,10 +8,6 @@
 #include "apr_hash.h"
 #include "apr_strings.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/sha.h>
-
 #include "guard_config.h"
 #include "guard_log.h"
 #include "guard_registry.h"
@@ -34,11 +30,9 @@ static apr_status_t registry_cleanup(void *data)
 {
     guard_registry *r = data;
     og_target *t = (og_target *)r->targets->elts;
-    apr_hash_index_t *hi;
     for (int i = 0; i < r->targets->nelts; i++)
         og_cert_free(t[i].cert);
-    for (hi = apr_hash_first(NULL, r->issuers); hi; hi = apr_hash_next(hi))
-        X509_free(apr_hash_this_val(hi));
+    og_issuer_cache_free(r->issuers);
     if (registry == r)
         registry = NULL;
     return APR_SUCCESS;
@@ -54,7 +48,7 @@ static guard_registry *registry_get(server_rec *s)
         registry->vhosts = apr_array_make(p, 16, sizeof(const server_rec *));
         registry->by_id = apr_hash_make(p);
         registry->declined = apr_hash_make(p);
-        registry->issuers = apr_hash_make(p);
+        registry->issuers = og_issuer_cache_new();
         apr_pool_cleanup_register(p, registry, registry_cleanup, apr_pool_cleanup_null);
     }
     return registry;
@@ -69,46 +63,6 @@ static void log_declined(guard_registry *r, server_rec *s, const char *id, const
                  "not staple it", guard_log_vhost(r->pool, s), why);
 }
 
-/* Thousands of certificates usually share a few issuers: parse each
- * issuer once (keyed by its PEM text) and share it. */
-static X509 *shared_issuer(guard_registry *r, const char *pem, size_t len)
-{
-    unsigned char key[SHA256_DIGEST_LENGTH];
-    X509 *issuer;
-    BIO *bio;
-    SHA256((const unsigned char *)pem, len, key);
-    issuer = apr_hash_get(r->issuers, key, sizeof(key));
-    if (issuer)
-        return issuer;
-    bio = BIO_new_mem_buf(pem, (int)len);
-    issuer = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    ERR_clear_error();
-    if (issuer)
-        apr_hash_set(r->issuers, apr_pmemdup(r->pool, key, sizeof(key)), sizeof(key), issuer);
-    return issuer;
-}
-
-/* Leaf and issuer from the primed PEM, the issuer shared. */
-static og_cert *parse_pair(guard_registry *r, const char *pem, char *err, size_t errlen)
-{
-    unsigned char *der = NULL;
-    long der_len = 0;
-    const char *rest = NULL;
-    size_t len = strlen(pem);
-    X509 *issuer;
-    og_cert *cert;
-    if (!og_pem_first_der(pem, len, &der, &der_len, &rest) ||
-        !(issuer = shared_issuer(r, rest, len - (size_t)(rest - pem)))) {
-        OPENSSL_free(der);
-        snprintf(err, errlen, "expected the certificate followed by its issuer in PEM");
-        return NULL;
-    }
-    cert = og_cert_from_der(der, (size_t)der_len, issuer, err, errlen);
-    OPENSSL_free(der);
-    return cert;
-}
-
 static int prime_one(server_rec *s, apr_pool_t *p, const char *id, const char *pem)
 {
     const guard_server_conf *gc = guard_conf(s);
@@ -121,7 +75,7 @@ static int prime_one(server_rec *s, apr_pool_t *p, const char *id, const char *p
         return OK;               /* the same certificate in another virtual host */
     if (apr_hash_get(r->declined, id, OG_ID_LEN))
         return DECLINED;
-    cert = parse_pair(r, pem, err, sizeof(err));
+    cert = og_cert_from_pem(pem, strlen(pem), r->issuers, err, sizeof(err));
     if (!cert) {
         log_declined(r, s, id, apr_psprintf(p, "cannot read the certificate chain (%s)", err));
         return DECLINED;

@@ -14,7 +14,7 @@ typedef struct guard_registry {
     apr_array_header_t *vhosts;  /* const server_rec *, the first virtual host of each target */
     apr_hash_t *by_id;           /* id -> og_target */
     apr_hash_t *declined;        /* ids already reported as not stapled */
-    apr_hash_t *issuers;         /* issuer PEM digest -> X509, shared by targets */
+    og_issuer_cache *issuers;    /* each issuer parsed once, shared by its targets */
     apr_interval_time_t prime_time; /* spent priming this pass */
 } guard_registry;
 

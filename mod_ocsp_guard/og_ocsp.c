@@ -245,19 +245,106 @@ int og_pem_first_der(const char *text, size_t len, unsigned char **der, long *de
     return ok;
 }
 
-og_cert *og_cert_from_pem(const char *pem, size_t len, char *err, size_t errlen)
+/* Issuers parsed once per distinct PEM text: thousands of certificates
+ * usually share a few issuers. Open addressing over SHA-256 of the text;
+ * grows at half full. */
+typedef struct issuer_entry {
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    X509 *issuer;                /* NULL: free entry */
+} issuer_entry;
+
+struct og_issuer_cache {
+    issuer_entry *entries;
+    size_t cap, used;            /* cap is a power of two */
+};
+
+og_issuer_cache *og_issuer_cache_new(void)
+{
+    og_issuer_cache *ic = calloc(1, sizeof(*ic));
+    if (ic && !(ic->entries = calloc(ic->cap = 16, sizeof(*ic->entries)))) {
+        free(ic);
+        ic = NULL;
+    }
+    return ic;
+}
+
+void og_issuer_cache_free(og_issuer_cache *ic)
+{
+    if (!ic)
+        return;
+    for (size_t i = 0; i < ic->cap; i++)
+        X509_free(ic->entries[i].issuer);
+    free(ic->entries);
+    free(ic);
+}
+
+static issuer_entry *issuer_slot(issuer_entry *entries, size_t cap, const unsigned char *key)
+{
+    size_t pos;
+    memcpy(&pos, key, sizeof(pos));  /* a digest: its bytes are already uniform */
+    for (pos &= cap - 1;; pos = (pos + 1) & (cap - 1)) {
+        if (!entries[pos].issuer || !memcmp(entries[pos].key, key, sizeof(entries[pos].key)))
+            return &entries[pos];
+    }
+}
+
+static int issuer_cache_grow(og_issuer_cache *ic)
+{
+    size_t cap = ic->cap * 2;
+    issuer_entry *entries = calloc(cap, sizeof(*entries));
+    if (!entries)
+        return 0;
+    for (size_t i = 0; i < ic->cap; i++) {
+        if (ic->entries[i].issuer)
+            *issuer_slot(entries, cap, ic->entries[i].key) = ic->entries[i];
+    }
+    free(ic->entries);
+    ic->entries = entries;
+    ic->cap = cap;
+    return 1;
+}
+
+static X509 *parse_issuer(const char *pem, size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    X509 *issuer = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    ERR_clear_error();
+    return issuer;
+}
+
+/* A new reference to the issuer of this PEM text, parsed at most once. */
+static X509 *issuer_of(og_issuer_cache *ic, const char *pem, size_t len)
+{
+    unsigned char key[SHA256_DIGEST_LENGTH];
+    issuer_entry *e;
+    X509 *issuer;
+    if (!ic)
+        return parse_issuer(pem, len);
+    SHA256((const unsigned char *)pem, len, key);
+    e = issuer_slot(ic->entries, ic->cap, key);
+    if (!e->issuer) {
+        if (!(issuer = parse_issuer(pem, len)))
+            return NULL;
+        if (2 * (ic->used + 1) > ic->cap && issuer_cache_grow(ic))
+            e = issuer_slot(ic->entries, ic->cap, key);
+        memcpy(e->key, key, sizeof(key));
+        e->issuer = issuer;
+        ic->used++;
+    }
+    return X509_up_ref(e->issuer) ? e->issuer : NULL;
+}
+
+og_cert *og_cert_from_pem(const char *pem, size_t len, og_issuer_cache *issuers, char *err,
+                          size_t errlen)
 {
     unsigned char *der = NULL;
     long der_len = 0;
     const char *rest = NULL;
     X509 *issuer = NULL;
     og_cert *c = NULL;
-    if (og_pem_first_der(pem, len, &der, &der_len, &rest)) {
-        BIO *bio = BIO_new_mem_buf(rest, (int)(len - (size_t)(rest - pem)));
-        issuer = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-        BIO_free(bio);
-    }
-    ERR_clear_error();
+    if (og_pem_first_der(pem, len, &der, &der_len, &rest))
+        issuer = issuer_of(issuers, rest, len - (size_t)(rest - pem));
     if (!der || !issuer)
         set_err(err, errlen, "expected the certificate followed by its issuer in PEM%s", NULL);
     else

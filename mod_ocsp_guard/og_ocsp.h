@@ -34,10 +34,17 @@ typedef struct og_cert {
     char *name;                 /* "subject CN=x, serial 01AB" for logs */
 } og_cert;
 
-/* Parses leaf then issuer from PEM (the text mod_ssl primes with). Returns
- * NULL and fills err when the text is not two certificates, or the second did
- * not issue the first. */
-og_cert *og_cert_from_pem(const char *pem, size_t len, char *err, size_t errlen);
+/* Issuers parsed once and shared by the certificates they issued. */
+typedef struct og_issuer_cache og_issuer_cache;
+og_issuer_cache *og_issuer_cache_new(void);
+void og_issuer_cache_free(og_issuer_cache *ic);
+
+/* Parses leaf then issuer from PEM (the text mod_ssl primes with); with
+ * issuers, each distinct issuer text is parsed once and shared. Returns NULL
+ * and fills err when the text is not two certificates, or the second did not
+ * issue the first. */
+og_cert *og_cert_from_pem(const char *pem, size_t len, og_issuer_cache *issuers, char *err,
+                          size_t errlen);
 /* The leaf as DER and its issuer (the caller keeps its reference; the
  * og_cert takes one of its own). The leaf is read without decoding its
  * public key, which OpenSSL 3 makes costly: thousands of certificates are

@@ -35,7 +35,7 @@ static void add_pki_pair(const char *leaf)
     char *l = read_text(path, &llen), *c = read_text("test/fuzz/pki/ca.crt", &clen);
     if (l && c && llen + clen < 65536) {
         memcpy(l + llen, c, clen);
-        og_cert *oc = og_cert_from_pem(l, llen + clen, err, sizeof(err));
+        og_cert *oc = og_cert_from_pem(l, llen + clen, NULL, err, sizeof(err));
         if (oc)
             certs[ncerts++] = oc;
     }
@@ -52,7 +52,7 @@ static void init(void)
     responder = tp_issue(&ca, "Fuzz Responder", "responder", NULL, 0x78);
     decoy = tp_lookalike(&ca);
     char *pem = tp_pair_pem(&leaf, &ca);
-    certs[ncerts++] = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    certs[ncerts++] = og_cert_from_pem(pem, strlen(pem), NULL, err, sizeof(err));
     free(pem);
     tp_resp_opts o = tp_good_opts(&ca, &leaf, -60, 3600);
     seed = tp_response(&o, &seed_len);

@@ -23,7 +23,7 @@ static void setup(void)
     foreign_responder = tp_issue(&other_ca, "Foreign Responder", "responder", NULL, 0x2003);
     must = tp_issue(&ca, "must.test", "muststaple", "http://127.0.0.1:1/", 0x1003);
     char *pem = tp_pair_pem(&leaf, &ca);
-    cert = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    cert = og_cert_from_pem(pem, strlen(pem), NULL, err, sizeof(err));
     free(pem);
     ck_assert_msg(cert != NULL, "%s", err);
 }
@@ -64,14 +64,56 @@ START_TEST(cert_pair_fields)
 }
 END_TEST
 
+START_TEST(cert_pair_subject_serial_and_shared_issuer)
+{
+    char err[256];
+    ck_assert_str_eq(cert->subject, "CN=leaf.test");
+    ck_assert_str_eq(cert->serial, "1001");
+    ck_assert_str_eq(cert->name, "subject CN=leaf.test, serial 1001");
+    /* the module's path: one issuer parsed once for the certificates it issued */
+    og_issuer_cache *ic = og_issuer_cache_new();
+    char *p1 = tp_pair_pem(&leaf, &ca), *p2 = tp_pair_pem(&other_leaf, &ca);
+    og_cert *a = og_cert_from_pem(p1, strlen(p1), ic, err, sizeof(err));
+    og_cert *b = og_cert_from_pem(p2, strlen(p2), ic, err, sizeof(err));
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_eq(a->issuer, b->issuer);
+    ck_assert_mem_eq(a->id, cert->id, OG_ID_LEN);
+    /* many distinct issuers: the cache grows and keeps each one */
+    tp_cert cas[40], leaves[40];
+    og_cert *many[40];
+    for (int i = 0; i < 40; i++) {
+        char cn[32];
+        snprintf(cn, sizeof(cn), "CA %d", i);
+        cas[i] = tp_ca(cn);
+        leaves[i] = tp_issue(&cas[i], "l.test", "leaf", NULL, 0x100 + i);
+        char *pem = tp_pair_pem(&leaves[i], &cas[i]);
+        many[i] = og_cert_from_pem(pem, strlen(pem), ic, err, sizeof(err));
+        free(pem);
+        ck_assert_ptr_nonnull(many[i]);
+    }
+    for (int i = 0; i < 40; i++) {
+        ck_assert_int_eq(X509_cmp(many[i]->issuer, cas[i].cert), 0);
+        og_cert_free(many[i]);
+        tp_free(&cas[i]);
+        tp_free(&leaves[i]);
+    }
+    og_cert_free(a);
+    og_cert_free(b);
+    og_issuer_cache_free(ic);
+    free(p1);
+    free(p2);
+}
+END_TEST
+
 START_TEST(cert_pair_rejects_wrong_issuer_and_garbage)
 {
     char err[256];
     char *pem = tp_pair_pem(&leaf, &other_ca);
-    ck_assert_ptr_null(og_cert_from_pem(pem, strlen(pem), err, sizeof(err)));
+    ck_assert_ptr_null(og_cert_from_pem(pem, strlen(pem), NULL, err, sizeof(err)));
     ck_assert_ptr_nonnull(strstr(err, "did not issue"));
     free(pem);
-    ck_assert_ptr_null(og_cert_from_pem("garbage", 7, err, sizeof(err)));
+    ck_assert_ptr_null(og_cert_from_pem("garbage", 7, NULL, err, sizeof(err)));
     ck_assert_ptr_nonnull(strstr(err, "PEM"));
 }
 END_TEST
@@ -234,7 +276,7 @@ START_TEST(delegated_signer_cache_keeps_every_check)
     char err[256];
     tp_cert other_leaf2 = tp_issue(&other_ca, "x.test", "leaf", "http://127.0.0.1:1/", 0x9);
     char *pem = tp_pair_pem(&other_leaf2, &other_ca);
-    og_cert *other_cert = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    og_cert *other_cert = og_cert_from_pem(pem, strlen(pem), NULL, err, sizeof(err));
     free(pem);
     o = good_opts();
     o.signer = &responder;
@@ -552,6 +594,7 @@ Suite *ocsp_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, cert_pair_fields);
+    tcase_add_test(tc, cert_pair_subject_serial_and_shared_issuer);
     tcase_add_test(tc, cert_pair_rejects_wrong_issuer_and_garbage);
     tcase_add_test(tc, request_get_or_post);
     tcase_add_test(tc, verify_good_signed_by_issuer);

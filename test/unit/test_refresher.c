@@ -127,7 +127,7 @@ static void setup(void)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
     leaf = tp_issue(&ca, "refresh.test", "leaf", url, 0x3001);
     char *pem = tp_pair_pem(&leaf, &ca);
-    cert = og_cert_from_pem(pem, strlen(pem), err, sizeof(err));
+    cert = og_cert_from_pem(pem, strlen(pem), NULL, err, sizeof(err));
     free(pem);
     ck_assert_ptr_nonnull(cert);
     mem = calloc(1, og_table_size(1));
