@@ -6,7 +6,9 @@
  * The phases are separate so that a resolver cache, a Happy Eyeballs connect
  * (replacing connect_any) and kept-alive connections (keeping the socket and
  * the OSSL_HTTP_REQ_CTX of exchange) can be added without touching the rest. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "og_http.h"
 #include "og_ocsp.h"
 

@@ -200,10 +200,10 @@ START_TEST(redirects_are_not_followed)
         size_t len = cases[i].post ? sizeof(big_req) : sizeof(small_req);
         err[0] = '\0';
         int ok = fetch(url, req, len, NULL, 3, err, sizeof(err));
-        ck_assert_msg(!ok, "%d %s: a redirect counted as success", cases[i].code,
-                      cases[i].post ? "POST" : "GET");
         ck_assert_msg(srv_requests(&b) == 0, "%d %s: the redirect was followed to %s",
                       cases[i].code, cases[i].post ? "POST" : "GET", location);
+        ck_assert_msg(!ok, "%d %s: a redirect counted as success", cases[i].code,
+                      cases[i].post ? "POST" : "GET");
         ck_assert_msg(srv_requests(&a) == a_before + 1, "%d %s: %d requests to the responder",
                       cases[i].code, cases[i].post ? "POST" : "GET", srv_requests(&a) - a_before);
         char code[8];
