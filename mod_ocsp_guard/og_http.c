@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -506,7 +507,7 @@ static int exchange(int fd, const char *server, const char *path, const unsigned
     memset(&s, 0, sizeof(s));
     s.fd = fd;
     s.deadline = deadline;
-    s.cap = max_len + HEAD_ALLOWANCE;
+    s.cap = max_len > SIZE_MAX - HEAD_ALLOWANCE ? SIZE_MAX : max_len + HEAD_ALLOWANCE;
     pthread_once(&once, dl_method_init);
     if (!dl_method || !(bio = BIO_new(dl_method)) ||
         (post && !(req_bio = BIO_new_mem_buf(req, (int)req_len)))) {
@@ -624,6 +625,10 @@ int og_http_fetch_ocsp(const char *url, const unsigned char *req, size_t req_len
     ok = exchange(fd, server, abs_path ? abs_path : path, req, req_len, post, deadline, timeout,
                   max_len, resp, resp_len, err, errlen);
 out:
+    /* the text goes into the error log and parts of it come from the peer */
+    for (char *c = err; !ok && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     if (ai)
         freeaddrinfo(ai);
     free(get_url);
