@@ -545,7 +545,7 @@ static int guard_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_s
 
 /* ------------------------------------------------------------- refresher */
 
-static void refresher_main(server_rec *s, apr_pool_t *p)
+static void refresher_main(server_rec *s, apr_pool_t *p, pid_t parent)
 {
     static volatile sig_atomic_t never = 0;
     guard_server_conf *gc = guard_conf(s);
@@ -558,14 +558,20 @@ static void refresher_main(server_rec *s, apr_pool_t *p)
     /* httpd's parent handlers make no sense here: plain defaults, nothing blocked. */
     for (sig = 1; sig < NSIG; sig++)
         signal(sig, SIG_DFL);
+    /* a responder's or Redis's reset must fail a write, not kill us */
+    signal(SIGPIPE, SIG_IGN);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
     ap_close_listeners();
     if (ap_run_drop_privileges(p, s) != OK) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "refresher: cannot drop privileges; exiting");
         _exit(1);
     }
+    /* only now: changing credentials clears the death signal; and the
+     * parent may have died before it was set */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(0);
     memset(&cfg, 0, sizeof(cfg));
     cfg.targets = (og_target *)registry->targets->elts;
     cfg.ntargets = (unsigned)registry->targets->nelts;
@@ -578,7 +584,7 @@ static void refresher_main(server_rec *s, apr_pool_t *p)
     cfg.cache = cache.provider ? &ops : NULL;
     cfg.log = core_log;
     cfg.log_baton = &lb;
-    cfg.parent = getppid();
+    cfg.parent = parent;
     cfg.stop = &never;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "refresher %ld started for %u certificate(s)",
                  (long)getpid(), cfg.ntargets);
@@ -590,11 +596,11 @@ static void refresher_maint(int reason, void *data, apr_wait_t status);
 
 static apr_status_t refresher_spawn(server_rec *s, apr_pool_t *pconf)
 {
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0)
         return errno;
     if (pid == 0)
-        refresher_main(s, pconf);
+        refresher_main(s, pconf, parent);
     refresher_pid = pid;
     refresher_spawned = apr_time_now();
     refresher_proc.pid = pid;
