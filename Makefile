@@ -96,7 +96,8 @@ build/asan/mod_socache_ocsp.so: $(SOCACHE_GLUE) $(SOCACHE_HDR) build/lib/san/lib
 UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config --cflags check 2>/dev/null)
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpthread
 UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/test_ocsp.c test/unit/test_sched.c \
-               test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c
+               test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
+               test/unit/test_http.c
 UNIT_DEPS   := $(UNIT_SRC) $(wildcard test/unit/*.h) $(GUARD_HDR)
 
 build/unit/unit_tests: $(UNIT_DEPS) build/lib/libog.a build/lib/libsoc.a
@@ -123,7 +124,8 @@ integration: test-deps
 	@$(MAKE) --no-print-directory modules
 	bash test/integration/run.sh
 
-SAN_TESTS := basic graceful persist cluster configtest dump_ocsp refresher_restart proxy
+SAN_TESTS := basic graceful persist cluster configtest dump_ocsp refresher_restart proxy redirect \
+             refresher_life
 test-sanitize: modules $(ASAN_MODULES)
 	H_SANITIZE=1 bash test/integration/run.sh $(SAN_TESTS:%=test/integration/t_%.sh)
 

@@ -45,7 +45,7 @@ void guard_process_reset(void)
     memset(&refresher, 0, sizeof(refresher));
 }
 
-static void refresher_main(void)
+static void refresher_main(pid_t parent)
 {
     static volatile sig_atomic_t never = 0;
     server_rec *s = refresher.s;
@@ -57,15 +57,21 @@ static void refresher_main(void)
     /* httpd's parent handlers make no sense here: plain defaults, nothing blocked. */
     for (sig = 1; sig < NSIG; sig++)
         signal(sig, SIG_DFL);
+    /* a responder's or Redis's reset must fail a write, not kill us */
+    signal(SIGPIPE, SIG_IGN);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
     ap_close_listeners();
     if (ap_run_drop_privileges(refresher.pconf, s) != OK) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, GUARD_LOGNO(00401) "refresher: cannot drop "
                      "privileges; exiting");
         _exit(1);
     }
+    /* only now: changing credentials clears the death signal; and the
+     * parent may have died before it was set */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(0);
     memset(&cfg, 0, sizeof(cfg));
     cfg.targets = (og_target *)refresher.registry->targets->elts;
     cfg.ntargets = (unsigned)refresher.registry->targets->nelts;
@@ -75,7 +81,7 @@ static void refresher_main(void)
     cfg.cache = ops.load ? &ops : NULL;
     cfg.log = guard_log_core;
     cfg.log_baton = s;
-    cfg.parent = getppid();
+    cfg.parent = parent;
     cfg.stop = &never;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00402) "refresher %ld started for %u "
                  "certificate(s)", (long)getpid(), cfg.ntargets);
@@ -102,11 +108,11 @@ static void refresher_maint(int reason, void *data, apr_wait_t status)
 
 static apr_status_t refresher_spawn(void)
 {
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0)
         return errno;
     if (pid == 0)
-        refresher_main();
+        refresher_main(parent);
     refresher.pid = pid;
     refresher.spawned = apr_time_now();
     refresher.proc.pid = pid;
