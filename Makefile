@@ -117,7 +117,7 @@ unit-run: build/unit/unit_tests build/unit/unit_tests_san
 # The cores include no httpd or APR header; the glue files include only
 # the headers of the units below them.
 check-layers:
-	@sh build/check-layers
+	@python3 build/check-layers
 
 # ------------------------------------------------------ integration, test
 integration: test-deps
