@@ -61,6 +61,7 @@ VARS
 echo "Listen 127.0.0.1:$HP" > "$APACHE_CONFDIR/ports.conf"
 rm -f "$APACHE_CONFDIR"/sites-enabled/*
 cat > "$APACHE_CONFDIR/sites-available/ocsptest.conf" <<SITE
+LogLevel warn ocsp_guard:info
 <VirtualHost 127.0.0.1:$HP>
   ServerName localhost
   SSLEngine on
