@@ -1,5 +1,7 @@
 /* renameat2, RENAME_NOREPLACE */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "soc_record.h"
 
 #include <dirent.h>
