@@ -4,7 +4,7 @@ include apxs.mk
 GUARD_CORE  := mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard/og_sched.c \
                mod_ocsp_guard/og_table.c mod_ocsp_guard/og_refresher.c
 GUARD_SRC   := mod_ocsp_guard/mod_ocsp_guard.c mod_ocsp_guard/mod_ocsp_guard_check.c $(GUARD_CORE)
-SOCACHE_CORE:= socache_ocsp/soc_record.c
+SOCACHE_CORE:= socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/soc_redis.c
 SOCACHE_SRC := socache_ocsp/mod_socache_ocsp.c $(SOCACHE_CORE)
 GUARD_HDR   := $(wildcard mod_ocsp_guard/*.h) socache_ocsp/mod_socache_ocsp.h
 SOCACHE_HDR := $(wildcard socache_ocsp/*.h)

@@ -279,6 +279,9 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
     } while (0)
 
 static APR_OPTIONAL_FN_TYPE(socache_ocsp_retrieve_shared) *retrieve_shared;
+/* socache_ocsp's local tier alone: its retrieve() would also return Redis
+ * values, which are read through load_shared and stored once verified */
+static APR_OPTIONAL_FN_TYPE(socache_ocsp_retrieve_local) *retrieve_local;
 
 /* One retrieve, from the whole cache or (socache_ocsp) its shared tier only. */
 static int cache_retrieve(guard_cache *c, int shared, const unsigned char *id, unsigned char *buf,
@@ -290,6 +293,8 @@ static int cache_retrieve(guard_cache *c, int shared, const unsigned char *id, u
     apr_pool_create(&tmp, NULL);
     if (shared)
         rv = retrieve_shared(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
+    else if (retrieve_local)
+        rv = retrieve_local(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
     else
         CACHE_CALL(c, rv = c->provider->retrieve(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp));
     apr_pool_destroy(tmp);
@@ -575,6 +580,8 @@ static void refresher_main(server_rec *s, apr_pool_t *p)
     retrieve_shared = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_retrieve_shared);
     if (retrieve_shared && cache.provider && !strcmp(cache.provider->name, "ocsp"))
         ops.load_shared = cache_load_shared;
+    if (cache.provider && !strcmp(cache.provider->name, "ocsp"))
+        retrieve_local = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_retrieve_local);
     cfg.cache = cache.provider ? &ops : NULL;
     cfg.log = core_log;
     cfg.log_baton = &lb;
