@@ -37,7 +37,8 @@ UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpthread
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/test_ocsp.c test/unit/test_sched.c \
-               test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c
+               test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
+               test/unit/test_redis.c
 UNIT_DEPS   := $(UNIT_SRC) $(GUARD_CORE) $(SOCACHE_CORE) $(wildcard test/unit/*.h) $(GUARD_HDR) $(SOCACHE_HDR)
 
 build/unit/unit_tests: $(UNIT_DEPS)

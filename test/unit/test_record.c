@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "soc_path.h"
 #include "soc_record.h"
 
 
@@ -650,6 +652,139 @@ START_TEST(sweep_does_not_follow_a_symlinked_directory)
 }
 END_TEST
 
+/* ------------------------------------------------- opening the directory as root */
+
+static void sub(char *out, size_t len, const char *rel)
+{
+    snprintf(out, len, "%s/%s", dir, rel);
+}
+
+START_TEST(walk_creates_and_hands_over_only_what_it_created)
+{
+    char path[512], p[512];
+    struct stat st;
+    soc_walk w;
+    if (geteuid() != 0)
+        return;                  /* ownership needs root */
+    sub(path, sizeof(path), "base/more/consumer");
+    soc_dir_walk(path, SOC_WALK_CREATE, 33, 33, &w);
+    ck_assert_msg(w.fd >= 0, "%s", w.msg);
+    ck_assert(w.created);
+    ck_assert_int_eq(fstat(w.fd, &st), 0);
+    ck_assert(st.st_uid == 33 && st.st_gid == 33 && (st.st_mode & 07777) == 0700);
+    close(w.fd);
+    /* the directories on the way are root's, traversable */
+    sub(p, sizeof(p), "base/more");
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert(st.st_uid == 0 && (st.st_mode & 07777) == 0755);
+    /* an existing directory is never chowned, even to hand it over */
+    sub(p, sizeof(p), "mine");
+    ck_assert_int_eq(mkdir(p, 0750), 0);
+    soc_dir_walk(p, SOC_WALK_CREATE, 33, 33, &w);
+    ck_assert_int_ge(w.fd, 0);
+    ck_assert(!w.created);
+    close(w.fd);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert(st.st_uid == 0 && (st.st_mode & 07777) == 0750);
+}
+END_TEST
+
+START_TEST(walk_refuses_a_symlink_as_the_directory)
+{
+    char victim[512], link[512];
+    struct stat st;
+    soc_walk w;
+    sub(victim, sizeof(victim), "victim");
+    sub(link, sizeof(link), "consumer");
+    ck_assert_int_eq(mkdir(victim, 0755), 0);
+    ck_assert_int_eq(symlink(victim, link), 0);
+    soc_dir_walk(link, SOC_WALK_CREATE, 33, 33, &w);
+    ck_assert_int_eq(w.fd, -1);
+    ck_assert_int_eq(w.err, ELOOP);
+    ck_assert_ptr_nonnull(strstr(w.msg, link));
+    ck_assert_ptr_nonnull(strstr(w.msg, "is a symbolic link"));
+    ck_assert_int_eq(stat(victim, &st), 0);
+    ck_assert(st.st_uid == geteuid());
+    /* the probe says the same, and so does a plain open */
+    soc_dir_walk(link, SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert(w.fd == -1 && !w.missing && strstr(w.msg, "is a symbolic link"));
+}
+END_TEST
+
+START_TEST(walk_follows_only_links_no_other_user_controls)
+{
+    char real[512], link[512], path[512], wd[512];
+    soc_walk w;
+    sub(real, sizeof(real), "real");
+    ck_assert_int_eq(mkdir(real, 0755), 0);
+    /* in a directory only root can change (the test's own, 0700): followed */
+    sub(link, sizeof(link), "to-real");
+    ck_assert_int_eq(symlink("real", link), 0);
+    sub(path, sizeof(path), "to-real/consumer");
+    soc_dir_walk(path, SOC_WALK_CREATE, -1, -1, &w);
+    ck_assert_msg(w.fd >= 0, "%s", w.msg);
+    close(w.fd);
+    sub(path, sizeof(path), "real/consumer");
+    ck_assert_int_eq(access(path, F_OK), 0);
+    if (geteuid() != 0)
+        return;
+    /* in a directory the server's user owns: not followed */
+    sub(wd, sizeof(wd), "wd");
+    ck_assert_int_eq(mkdir(wd, 0755), 0);
+    ck_assert_int_eq(chown(wd, 33, 33), 0);
+    sub(link, sizeof(link), "wd/cache");
+    ck_assert_int_eq(symlink(real, link), 0);
+    sub(path, sizeof(path), "wd/cache/other");
+    soc_dir_walk(path, SOC_WALK_CREATE, 33, 33, &w);
+    ck_assert_int_eq(w.fd, -1);
+    ck_assert_ptr_nonnull(strstr(w.msg, "users other than root can change"));
+    sub(path, sizeof(path), "real/other");
+    ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
+START_TEST(walk_probe_creates_nothing)
+{
+    char path[512], p[512];
+    soc_walk w;
+    sub(path, sizeof(path), "not/yet/there");
+    soc_dir_walk(path, SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert_int_eq(w.fd, -1);
+    ck_assert_msg(w.missing, "%s", w.msg);
+    sub(p, sizeof(p), "not");
+    ck_assert_int_ne(access(p, F_OK), 0);
+    soc_dir_walk("/proc/soc_unit_cannot_be_here/consumer", SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert(w.fd == -1 && !w.missing);
+    ck_assert_msg(strstr(w.msg, "cannot create /proc/soc_unit_cannot_be_here/consumer") != NULL, "%s", w.msg);
+    /* an existing directory: opened, nothing else */
+    soc_dir_walk(dir, SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert_int_ge(w.fd, 0);
+    close(w.fd);
+    /* a file where a directory should be */
+    write_file("plain", "x", 1);
+    sub(path, sizeof(path), "plain/consumer");
+    soc_dir_walk(path, SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert(w.fd == -1 && !w.missing && strstr(w.msg, "is not a directory"));
+}
+END_TEST
+
+static int check_ids(void *ctx)
+{
+    gid_t groups[4];
+    (void)ctx;
+    return geteuid() == 33 && getuid() == 33 && getegid() == 33 &&
+           getgroups(4, groups) == 1 && groups[0] == 33 ? 7 : 1;
+}
+
+START_TEST(run_as_drops_to_the_server_user)
+{
+    if (geteuid() != 0)
+        return;
+    ck_assert_int_eq(soc_run_as(33, 33, check_ids, NULL), 7);
+    ck_assert_int_eq(geteuid(), 0);
+}
+END_TEST
+
 Suite *record_suite(void)
 {
     Suite *s = suite_create("record");
@@ -671,6 +806,11 @@ Suite *record_suite(void)
     tcase_add_test(tc, failing_fstat_is_unusable_and_removes_nothing);
     tcase_add_test(tc, store_syncs_the_directory);
     tcase_add_test(tc, sweep_does_not_follow_a_symlinked_directory);
+    tcase_add_test(tc, walk_creates_and_hands_over_only_what_it_created);
+    tcase_add_test(tc, walk_refuses_a_symlink_as_the_directory);
+    tcase_add_test(tc, walk_follows_only_links_no_other_user_controls);
+    tcase_add_test(tc, walk_probe_creates_nothing);
+    tcase_add_test(tc, run_as_drops_to_the_server_user);
     suite_add_tcase(s, tc);
     return s;
 }
