@@ -115,13 +115,17 @@ build/fuzz/fuzz_verify: test/fuzz/fuzz_verify.c test/unit/testpki.c $(GUARD_CORE
 build/fuzz/fuzz_record: test/fuzz/fuzz_record.c $(SOCACHE_CORE) $(SOCACHE_HDR)
 	mkdir -p build/fuzz
 	clang $(FUZZ_FLAGS) -o $@ test/fuzz/fuzz_record.c $(SOCACHE_CORE)
+build/fuzz/fuzz_redis: test/fuzz/fuzz_redis.c $(SOCACHE_CORE) $(SOCACHE_HDR)
+	mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o $@ test/fuzz/fuzz_redis.c $(SOCACHE_CORE)
 
 fuzz:
 	@sh build/deps fuzz
-	@$(MAKE) --no-print-directory build/fuzz/fuzz_verify build/fuzz/fuzz_record
-	mkdir -p build/fuzz/corpus-verify build/fuzz/corpus-record
+	@$(MAKE) --no-print-directory build/fuzz/fuzz_verify build/fuzz/fuzz_record build/fuzz/fuzz_redis
+	mkdir -p build/fuzz/corpus-verify build/fuzz/corpus-record build/fuzz/corpus-redis
 	build/fuzz/fuzz_verify -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/ build/fuzz/corpus-verify
 	build/fuzz/fuzz_record -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/ build/fuzz/corpus-record
+	build/fuzz/fuzz_redis -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=build/fuzz/ build/fuzz/corpus-redis
 
 install: all
 	@test -n "$(MODULES_DIR)" || { echo "apxs not found: run make deps as root"; exit 1; }
