@@ -113,9 +113,12 @@ soc_resp_state soc_resp_parse(const unsigned char *in, size_t n, size_t cap, soc
 
 /* ------------------------------------------------------------------ client */
 
+#define MAX_ADDRS 4
+
 struct soc_redis {
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct sockaddr_storage addr[MAX_ADDRS];   /* tried in order, as getaddrinfo gave them */
+    socklen_t addrlen[MAX_ADDRS];
+    int naddr;
     char name[300];              /* host:port, for messages */
     int timeout_ms;
     char user[256], pass[512];
@@ -188,8 +191,13 @@ soc_redis *soc_redis_new(const char *host, int port, int timeout_ms, const char 
         say(err, errlen, "out of memory");
         return NULL;
     }
-    memcpy(&r->addr, res->ai_addr, res->ai_addrlen);
-    r->addrlen = res->ai_addrlen;
+    /* "localhost" may give ::1 and 127.0.0.1 while Redis listens on one */
+    for (struct addrinfo *ai = res; ai && r->naddr < MAX_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(r->addr[0]))
+            continue;
+        memcpy(&r->addr[r->naddr], ai->ai_addr, ai->ai_addrlen);
+        r->addrlen[r->naddr++] = ai->ai_addrlen;
+    }
     freeaddrinfo(res);
     snprintf(r->name, sizeof(r->name), "%s:%d", host, port);
     r->timeout_ms = timeout_ms;
@@ -393,30 +401,45 @@ static soc_redis_status exchange(soc_redis *r, int fd, int argc, const char *con
     return st;
 }
 
-static soc_redis_status connect_new(soc_redis *r, int64_t deadline, int *out, char *err, size_t errlen)
+/* One TCP connection to address i, within the deadline. */
+static soc_redis_status connect_one(soc_redis *r, int i, int64_t deadline, int *out, int *soerr)
 {
-    int fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, soerr = 0;
-    socklen_t sl = sizeof(soerr);
+    int fd = socket(r->addr[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    socklen_t sl = sizeof(*soerr);
     soc_redis_status st = SOC_REDIS_OK;
-    *out = -1;
+    *soerr = 0;
     if (fd < 0) {
-        say(err, errlen, "Redis %s: socket: %s", r->name, strerror(errno));
+        *soerr = errno;
         return SOC_REDIS_IO;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&r->addr, r->addrlen) < 0) {
+    if (connect(fd, (struct sockaddr *)&r->addr[i], r->addrlen[i]) < 0) {
         if (errno != EINPROGRESS && errno != EINTR)
-            st = SOC_REDIS_IO, soerr = errno;
+            st = SOC_REDIS_IO, *soerr = errno;
         else if ((st = wait_fd(fd, POLLOUT, deadline)) == SOC_REDIS_OK &&
-                 (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr))
+                 (getsockopt(fd, SOL_SOCKET, SO_ERROR, soerr, &sl) < 0 || *soerr))
             st = SOC_REDIS_IO;
     }
     if (st != SOC_REDIS_OK) {
         close(fd);
+        return st;
+    }
+    *out = fd;
+    return st;
+}
+
+static soc_redis_status connect_new(soc_redis *r, int64_t deadline, int *out, char *err, size_t errlen)
+{
+    soc_redis_status st = SOC_REDIS_IO;
+    int fd = -1, soerr = 0;
+    *out = -1;
+    for (int i = 0; i < r->naddr && st == SOC_REDIS_IO; i++)
+        st = connect_one(r, i, deadline, &fd, &soerr);
+    if (st != SOC_REDIS_OK) {
         if (st == SOC_REDIS_TIMEOUT)
             say(err, errlen, "Redis %s: cannot connect within %d ms", r->name, r->timeout_ms);
         else
-            say(err, errlen, "Redis %s: cannot connect (%s)", r->name, strerror(soerr ? soerr : errno));
+            say(err, errlen, "Redis %s: cannot connect (%s)", r->name, strerror(soerr ? soerr : EIO));
         return st;
     }
     if (r->pass[0]) {

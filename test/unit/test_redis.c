@@ -439,6 +439,12 @@ START_TEST(garbage_and_hangups_are_errors)
     ck_assert_ptr_nonnull(strstr(err, "not valid RESP"));
     f->mode = FAKE_CLOSE;
     ck_assert_int_eq(soc_redis_get(r, "k", buf, sizeof(buf), &len, err, sizeof(err)), SOC_REDIS_IO);
+    /* every address of a name is tried: localhost may be ::1 first */
+    f->mode = FAKE_REDIS;
+    soc_redis *byname = soc_redis_new("localhost", f->port, 500, "", "", err, sizeof(err));
+    ck_assert_ptr_nonnull(byname);
+    ck_assert_int_eq(soc_redis_ping(byname, err, sizeof(err)), SOC_REDIS_OK);
+    soc_redis_free(byname);
     /* nothing listens: refused at once */
     soc_redis *gone = soc_redis_new("127.0.0.1", 1, 500, "", "", err, sizeof(err));
     ck_assert_int_eq(soc_redis_ping(gone, err, sizeof(err)), SOC_REDIS_IO);
