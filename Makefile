@@ -62,7 +62,7 @@ integration: all
 # The modules with ASan+UBSan, run in the real apache2 (ASan's runtime
 # preloaded by build/asan-apache2) through part of the integration suite.
 ASAN_MODULES := build/asan/mod_ocsp_guard.so build/asan/mod_socache_ocsp.so
-SAN_TESTS := basic graceful persist cluster configtest refresher_restart proxy
+SAN_TESTS := basic graceful persist cluster configtest refresher_restart proxy symlink redis_hostile
 build/asan/mod_ocsp_guard.so: $(GUARD_SRC) $(GUARD_HDR) | build/out
 	mkdir -p build/asan
 	$(CC) $(MOD_CFLAGS) -Isocache_ocsp $(SAN_FLAGS) -O1 -o $@ $(GUARD_SRC) $(MOD_LDFLAGS) $(SSL_LIBS)
