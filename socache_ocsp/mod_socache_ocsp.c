@@ -34,6 +34,9 @@
 module AP_MODULE_DECLARE_DATA socache_ocsp_module;
 APLOG_USE_MODULE(socache_ocsp);
 
+/* Message IDs, shared with mod_ocsp_guard's numbering (docs/MESSAGES.md). */
+#define SOC_LOGNO(n) "OG" #n ": "
+
 #define REDIS_RETRY apr_time_from_sec(5)
 
 struct ap_socache_instance_t {
@@ -101,10 +104,10 @@ static void redis_outcome(ap_socache_instance_t *inst, server_rec *s, soc_redis_
         inst->redis_retry_at = apr_time_now() + REDIS_RETRY;
         if (!apr_atomic_xchg32(&inst->redis_down, 1))
             ap_log_error(APLOG_MARK, st == SOC_REDIS_AUTH ? APLOG_ERR : APLOG_WARNING, 0, s,
-                         "socache ocsp: %s; working from %s alone and trying Redis again every %d s",
+                         SOC_LOGNO(00801) "socache ocsp: %s; working from %s alone and trying Redis again every %d s",
                          why, inst->dir, (int)apr_time_sec(REDIS_RETRY));
     } else if (apr_atomic_xchg32(&inst->redis_down, 0)) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "socache ocsp: Redis %s:%d answers again; "
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SOC_LOGNO(00802) "socache ocsp: Redis %s:%d answers again; "
                      "sharing resumed", inst->args.redis_host, inst->args.redis_port);
     }
 }
@@ -117,7 +120,7 @@ typedef struct sweep_ctx {
 static void log_bad_record(void *ctx, const char *name, soc_result why)
 {
     sweep_ctx *c = ctx;
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s, "socache ocsp: record %s/%s was unusable (%s) "
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s, SOC_LOGNO(00803) "socache ocsp: record %s/%s was unusable (%s) "
                  "and is removed", c->inst->dir, name, soc_result_name(why));
 }
 
@@ -129,7 +132,7 @@ static int sweep_as_server_user(void *data)
     if (faccessat(c->inst->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0)
         return 2;
     soc_sweep_at(c->inst->dirfd, now_usec(), 0, NULL, log_bad_record, c, &st);
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, c->s, "socache ocsp: %s holds %u record(s); swept %u "
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, c->s, SOC_LOGNO(00804) "socache ocsp: %s holds %u record(s); swept %u "
                  "expired, %u corrupt, %u stale temporary", c->inst->dir, st.kept, st.expired,
                  st.corrupt, st.stale_tmp);
     return 0;
@@ -200,13 +203,13 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
      * directory it created itself to the server's user. */
     soc_dir_walk(inst->dir, SOC_WALK_CREATE, server_uid(), server_gid(), &w);
     if (w.fd < 0) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(w.err), s, "socache ocsp: %s", w.msg);
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(w.err), s, SOC_LOGNO(00805) "socache ocsp: %s", w.msg);
         return APR_FROM_OS_ERROR(w.err);
     }
     inst->dirfd = w.fd;
     apr_pool_cleanup_register(p, inst, close_dirfd, apr_pool_cleanup_null);
     if (w.created)
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "socache ocsp: created %s for the server's user",
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SOC_LOGNO(00806) "socache ocsp: created %s for the server's user",
                      inst->dir);
     /* The directory's content is the server's user's to write: read and
      * delete it as that user, so nothing planted there is ever acted on
@@ -214,20 +217,20 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
     rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), sweep_as_server_user, &ctx)
                         : sweep_as_server_user(&ctx);
     if (rc == 2) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, APR_EACCES, s, "socache ocsp: %s is not writable by the "
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_EACCES, s, SOC_LOGNO(00807) "socache ocsp: %s is not writable by the "
                      "server's user; it existed already and is left as it is: give it to that "
                      "user or remove it so it is created", inst->dir);
         return APR_EACCES;
     }
     if (rc != 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "socache ocsp: could not sweep %s as the "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00808) "socache ocsp: could not sweep %s as the "
                      "server's user (%s); continuing without the sweep", inst->dir,
                      rc == 126 ? "cannot switch to that user" : "no process");
     if (*inst->args.redis_host) {
         char err[512];
         inst->redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
         if (!(inst->redis = redis_client(inst, err, sizeof(err)))) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "socache ocsp: %s; working from %s alone "
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, SOC_LOGNO(00809) "socache ocsp: %s; working from %s alone "
                          "until the next restart", err, inst->dir);
         } else {
             apr_pool_cleanup_register(p, inst, free_redis, apr_pool_cleanup_null);
@@ -259,10 +262,10 @@ static apr_status_t socache_ocsp_store(ap_socache_instance_t *inst, server_rec *
     int rc = soc_file_store_at(inst->dirfd, id, idlen, data, datalen, (int64_t)expiry);
     if (rc) {
         if (!apr_atomic_xchg32(&inst->store_failing, 1))
-            ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(rc), s, "socache ocsp: cannot "
+            ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(rc), s, SOC_LOGNO(00810) "socache ocsp: cannot "
                          "write records in %s; the previous records stay readable", inst->dir);
     } else if (apr_atomic_xchg32(&inst->store_failing, 0)) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "socache ocsp: writing records in %s works "
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SOC_LOGNO(00811) "socache ocsp: writing records in %s works "
                      "again", inst->dir);
     }
     if (redis_usable(inst)) {
@@ -304,7 +307,7 @@ static apr_status_t redis_fetch(ap_socache_instance_t *inst, soc_redis *redis, s
     if (redis == inst->redis)
         redis_outcome(inst, s, st, why);
     if (st == SOC_REDIS_TOO_BIG) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "socache ocsp: Redis key %s holds more than "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00812) "socache ocsp: Redis key %s holds more than "
                      "%" APR_SIZE_T_FMT " bytes, more than any record this consumer accepts; ignored",
                      key, cap);
         return APR_NOTFOUND;
@@ -318,7 +321,7 @@ static apr_status_t redis_fetch(ap_socache_instance_t *inst, soc_redis *redis, s
         res = SOC_TOO_LARGE;
     if (res != SOC_OK) {
         ap_log_error(APLOG_MARK, res == SOC_EXPIRED ? APLOG_DEBUG : APLOG_WARNING, 0, s,
-                     "socache ocsp: Redis key %s: %s; ignored", key, soc_result_name(res));
+                     SOC_LOGNO(00813) "socache ocsp: Redis key %s: %s; ignored", key, soc_result_name(res));
         return APR_NOTFOUND;
     }
     memcpy(data, rec.value, rec.vlen);
@@ -343,7 +346,7 @@ static apr_status_t local_retrieve(ap_socache_instance_t *inst, server_rec *s,
         char name[2 * SOC_MAX_KEY + 1] = "?";
         soc_key_filename(id, idlen, name, sizeof(name));
         apr_atomic_inc32(&inst->corrupt);
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "socache ocsp: record %s/%s was unusable "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00814) "socache ocsp: record %s/%s was unusable "
                      "(%s)%s; treated as a miss", inst->dir, name, soc_result_name(res),
                      removed ? " and is removed" : "");
     }
@@ -456,7 +459,7 @@ static apr_status_t socache_ocsp_iterate(ap_socache_instance_t *inst, server_rec
     apr_status_t rv = (apr_status_t)soc_sweep_at(inst->dirfd, now_usec(), 0, iterate_visit, NULL,
                                                  &ctx, &st);
     if (st.corrupt)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "socache ocsp: removed %u unusable record(s) "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00815) "socache ocsp: removed %u unusable record(s) "
                      "from %s", st.corrupt, inst->dir);
     return rv;
 }
