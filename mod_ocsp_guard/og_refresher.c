@@ -45,46 +45,61 @@ typedef struct refresher {
 } refresher;
 
 #define LOG(r, level, ...) (r)->cfg->log((r)->cfg->log_baton, level, __VA_ARGS__)
+/* A line composed at source line `at` (for a log callback that takes one) */
+#define LOG_AT(r, at, level, ...) ((void)(at), LOG(r, level, __VA_ARGS__))
 
 /* Lines composed under the lock and written after it: the log may be a
  * file or a pipe, and nobody waits on the lock for its I/O. */
 typedef struct logq {
-    char *buf;                   /* records: level byte, text, NUL */
+    char *buf;                   /* records: logq_head, text, NUL */
     size_t used, cap;
 } logq;
 
-static void logq_add(refresher *r, logq *q, int level, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void logq_add(refresher *r, logq *q, int level, const char *fmt, ...)
+typedef struct logq_head {
+    int level;
+    int at;                      /* source line that composed it */
+} logq_head;
+
+#define LOGQ(r, q, level, ...) logq_add((r), (q), __LINE__, (level), __VA_ARGS__)
+
+static void logq_add(refresher *r, logq *q, int at, int level, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void logq_add(refresher *r, logq *q, int at, int level, const char *fmt, ...)
 {
     char line[1024];
+    logq_head head = { level, at };
     va_list ap;
     size_t n;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    n = strlen(line) + 2;
+    n = sizeof(head) + strlen(line) + 1;
     if (q->used + n > q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 2048;
         char *nb;
         while (cap < q->used + n)
             cap *= 2;
         if (!(nb = realloc(q->buf, cap))) {
-            LOG(r, level, "%s", line);   /* no memory: rather late than never */
+            LOG_AT(r, at, level, "%s", line);   /* no memory: rather late than never */
             return;
         }
         q->buf = nb;
         q->cap = cap;
     }
-    q->buf[q->used] = (char)level;
-    memcpy(q->buf + q->used + 1, line, n - 1);
+    memcpy(q->buf + q->used, &head, sizeof(head));
+    memcpy(q->buf + q->used + sizeof(head), line, n - sizeof(head));
     q->used += n;
 }
 
 static void logq_flush(refresher *r, logq *q)
 {
-    for (size_t at = 0; at < q->used; at += strlen(q->buf + at + 1) + 2)
-        LOG(r, (int)q->buf[at], "%s", q->buf + at + 1);
+    for (size_t pos = 0; pos < q->used;) {
+        logq_head head;
+        const char *text = q->buf + pos + sizeof(head);
+        memcpy(&head, q->buf + pos, sizeof(head));
+        LOG_AT(r, head.at, head.level, "%s", text);
+        pos += sizeof(head) + strlen(text) + 1;
+    }
     free(q->buf);
     memset(q, 0, sizeof(*q));
 }
@@ -219,7 +234,7 @@ static void schedule_refresh(refresher *r, unsigned i, const og_resp_info *info,
         s->long_window_logged = 1;
         format_time(info->this_update, tu, sizeof(tu));
         format_time(info->next_update, nu, sizeof(nu));
-        logq_add(r, q, OG_LOG_WARN, "%s: suspicious response from %s: valid from %s to %s, more "
+        LOGQ(r, q, OG_LOG_WARN, "%s: suspicious response from %s: valid from %s to %s, more "
                  "than %ld days; refreshing it as if it were valid for %ld days", t->cert->name,
                  t->url, tu, nu, OG_SCHED_SUSPICIOUS_WINDOW / 86400, OG_SCHED_CAPPED_WINDOW / 86400);
     }
@@ -239,23 +254,23 @@ static void log_success(refresher *r, unsigned i, const og_resp_info *info, time
     format_time(s->due, due, sizeof(due));
     if (info->status == OG_STATUS_REVOKED) {
         if (s->log_state != LS_REVOKED)
-            logq_add(r, q, OG_LOG_ERR, "%s: the responder says REVOKED; stapling the revocation "
+            LOGQ(r, q, OG_LOG_ERR, "%s: the responder says REVOKED; stapling the revocation "
                      "(nextUpdate %s); replace this certificate", t->cert->name, nu);
         s->log_state = LS_REVOKED;
     } else {
         if (s->log_state != LS_GOOD && s->log_state != LS_NONE)
-            logq_add(r, q, OG_LOG_NOTICE, "%s: stapling again, a good response %s", t->cert->name, how);
+            LOGQ(r, q, OG_LOG_NOTICE, "%s: stapling again, a good response %s", t->cert->name, how);
         s->log_state = LS_GOOD;
     }
-    logq_add(r, q, OG_LOG_INFO, "%s: %s response %s, nextUpdate %s (in %lld s), next refresh %s, "
+    LOGQ(r, q, OG_LOG_INFO, "%s: %s response %s, nextUpdate %s (in %lld s), next refresh %s, "
              "producedAt skew %+lld s, validity %lld s", t->cert->name, og_status_name(info->status),
              how, nu, (long long)(info->next_update - now), due, skew, (long long)window);
     if (skew > t->max_skew / 2)
-        logq_add(r, q, OG_LOG_WARN, "%s: the responder's producedAt is %lld s ahead of the local "
+        LOGQ(r, q, OG_LOG_WARN, "%s: the responder's producedAt is %lld s ahead of the local "
                  "clock (more than half of OCSPGuardMaxSkew %ld s); check this host's time source",
                  t->cert->name, skew, t->max_skew);
     if (s->window > 0 && window < s->window)
-        logq_add(r, q, OG_LOG_WARN, "%s: the responder's validity period shrank from %lld s to %lld s",
+        LOGQ(r, q, OG_LOG_WARN, "%s: the responder's validity period shrank from %lld s to %lld s",
                  t->cert->name, (long long)s->window, (long long)window);
     s->window = window;
 }
@@ -269,7 +284,7 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
     int detail = state == LS_INVALID ? (int)o->verify : 0;
     format_time(s->due, due, sizeof(due));
     if (s->log_state == state && s->log_detail == detail) {
-        logq_add(r, q, OG_LOG_DEBUG, "%s: refresh failed again (%s), try %u, next at %s",
+        LOGQ(r, q, OG_LOG_DEBUG, "%s: refresh failed again (%s), try %u, next at %s",
                  t->cert->name, o->why, s->failures, due);
         return;
     }
@@ -281,12 +296,12 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
                      : og_verify_result_name(o->verify);
     if (s->valid_until > now) {
         format_time(s->valid_until, nu, sizeof(nu));
-        logq_add(r, q, state == LS_UNKNOWN ? OG_LOG_ERR : OG_LOG_WARN,
+        LOGQ(r, q, state == LS_UNKNOWN ? OG_LOG_ERR : OG_LOG_WARN,
                  "%s: refresh from %s failed: %s (%s); still stapling the last %s response "
                  "until its nextUpdate %s; retrying at %s", t->cert->name, t->url, what, o->why,
                  og_status_name(s->known.status), nu, due);
     } else {
-        logq_add(r, q, OG_LOG_ERR, "%s: refresh from %s failed: %s (%s); no staple is sent until "
+        LOGQ(r, q, OG_LOG_ERR, "%s: refresh from %s failed: %s (%s); no staple is sent until "
                  "a response verifies; retrying at %s", t->cert->name, t->url, what, o->why, due);
     }
 }
@@ -544,7 +559,7 @@ static void expire_stale(refresher *r, time_t now, logq *q)
         og_table_clear(r->cfg->table, t->slot);
         s->valid_until = 0;
         if (s->log_state != LS_EXPIRED) {
-            logq_add(r, q, OG_LOG_ERR, "%s: the last verified response expired and no fresh one "
+            LOGQ(r, q, OG_LOG_ERR, "%s: the last verified response expired and no fresh one "
                      "could be fetched from %s; handshakes get no staple until the responder "
                      "answers", t->cert->name, t->url);
             s->log_state = LS_EXPIRED;
@@ -558,7 +573,7 @@ static void load_initial(refresher *r, time_t now, logq *q)
 {
     unsigned repaired = og_table_repair(r->cfg->table);
     if (repaired)
-        logq_add(r, q, OG_LOG_NOTICE, "%u staple slot(s) left mid-write by a refresher that "
+        LOGQ(r, q, OG_LOG_NOTICE, "%u staple slot(s) left mid-write by a refresher that "
                  "died were repaired", repaired);
     for (unsigned i = 0; i < r->cfg->ntargets; i++) {
         const og_target *t = &r->cfg->targets[i];
