@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,19 +13,26 @@
 
 /* One "state" per certificate, so a failure is logged once per change. */
 enum log_state {
-    LS_NONE = 0, LS_GOOD, LS_REVOKED, LS_UNKNOWN, LS_FETCH_FAILED, LS_INVALID, LS_EXPIRED
+    LS_NONE = 0, LS_GOOD, LS_REVOKED, LS_UNKNOWN, LS_FETCH_FAILED, LS_INVALID, LS_EXPIRED,
+    LS_OLDER
 };
 
+/* Guarded by refresher.lock. A worker that sets busy is the only one doing
+ * the target's I/O (cache, responder) until it clears it; every change of
+ * its slot happens under the lock together with the state it implies. */
 typedef struct target_state {
     int load_cache;              /* at start: try the cache before the responder */
     time_t due;
     unsigned failures;
+    unsigned repeats;            /* refreshes in a row that brought nothing newer */
     int busy;
     int log_state;
     int log_detail;              /* verify result for LS_INVALID */
+    int long_window_logged;      /* a suspiciously long validity was reported */
     time_t valid_until;          /* nextUpdate of what is stapled; 0: nothing */
     time_t this_update;
     time_t window;               /* nextUpdate - thisUpdate of the last response */
+    og_resp_known known;         /* what may replace what (rollback floor) */
 } target_state;
 
 typedef struct refresher {
@@ -36,6 +45,64 @@ typedef struct refresher {
 } refresher;
 
 #define LOG(r, level, ...) OG_LOG((r)->cfg->log, (r)->cfg->log_baton, level, __VA_ARGS__)
+/* A line composed at source line `at` and written later */
+#define LOG_AT(r, at, level, ...) (r)->cfg->log((r)->cfg->log_baton, __FILE__, (at), (level), __VA_ARGS__)
+
+/* Lines composed under the lock and written after it: the log may be a
+ * file or a pipe, and nobody waits on the lock for its I/O. */
+typedef struct logq {
+    char *buf;                   /* records: logq_head, text, NUL */
+    size_t used, cap;
+} logq;
+
+typedef struct logq_head {
+    int level;
+    int at;                      /* source line that composed it */
+} logq_head;
+
+#define LOGQ(r, q, level, ...) logq_add((r), (q), __LINE__, (level), __VA_ARGS__)
+
+static void logq_add(refresher *r, logq *q, int at, int level, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void logq_add(refresher *r, logq *q, int at, int level, const char *fmt, ...)
+{
+    char line[1024];
+    logq_head head = { level, at };
+    va_list ap;
+    size_t n;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    n = sizeof(head) + strlen(line) + 1;
+    if (q->used + n > q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 2048;
+        char *nb;
+        while (cap < q->used + n)
+            cap *= 2;
+        if (!(nb = realloc(q->buf, cap))) {
+            LOG_AT(r, at, level, "%s", line);   /* no memory: rather late than never */
+            return;
+        }
+        q->buf = nb;
+        q->cap = cap;
+    }
+    memcpy(q->buf + q->used, &head, sizeof(head));
+    memcpy(q->buf + q->used + sizeof(head), line, n - sizeof(head));
+    q->used += n;
+}
+
+static void logq_flush(refresher *r, logq *q)
+{
+    for (size_t pos = 0; pos < q->used;) {
+        logq_head head;
+        const char *text = q->buf + pos + sizeof(head);
+        memcpy(&head, q->buf + pos, sizeof(head));
+        LOG_AT(r, head.at, head.level, "%s", text);
+        pos += sizeof(head) + strlen(text) + 1;
+    }
+    free(q->buf);
+    memset(q, 0, sizeof(*q));
+}
 
 static uint32_t random32(void)
 {
@@ -73,18 +140,69 @@ void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
     }
 }
 
+og_replace og_response_may_replace(const og_resp_known *k, const og_resp_info *c)
+{
+    if (k->revoked && (c->this_update < k->revoked_floor ||
+                       (c->this_update == k->revoked_floor && c->status != OG_STATUS_REVOKED)))
+        return OG_REPLACE_OLDER;
+    if (k->status == OG_STATUS_NONE)
+        return OG_REPLACE_NEWER;
+    if (c->this_update != k->this_update)
+        return c->this_update > k->this_update ? OG_REPLACE_NEWER : OG_REPLACE_OLDER;
+    if (c->produced_at != k->produced_at)
+        return c->produced_at > k->produced_at ? OG_REPLACE_NEWER : OG_REPLACE_OLDER;
+    if (c->status == k->status)
+        return OG_REPLACE_SAME;
+    /* two answers for the same instant: the revocation wins */
+    return c->status == OG_STATUS_REVOKED ? OG_REPLACE_NEWER : OG_REPLACE_OLDER;
+}
+
+void og_resp_known_revoked(og_resp_known *k, time_t this_update)
+{
+    if (!k->revoked || this_update > k->revoked_floor)
+        k->revoked_floor = this_update;
+    k->revoked = 1;
+}
+
+void og_resp_known_accept(og_resp_known *k, const og_resp_info *info)
+{
+    k->status = info->status;
+    k->this_update = info->this_update;
+    k->produced_at = info->produced_at;
+    if (info->status == OG_STATUS_REVOKED)
+        og_resp_known_revoked(k, info->this_update);
+}
+
+time_t og_cache_expiry(const og_resp_info *info, time_t now)
+{
+    time_t base = info->next_update > now ? info->next_update : now, at;
+    if (info->status != OG_STATUS_REVOKED)
+        return info->next_update;
+    if (__builtin_add_overflow(base, (time_t)OG_REVOKED_KEEP, &at))
+        at = base;
+    return at;
+}
+
+static void known_from_meta(og_resp_known *k, const og_slot_meta *m)
+{
+    og_resp_info info = { m->status, m->this_update, m->next_update, 1, m->produced_at, 0 };
+    og_resp_known_accept(k, &info);
+}
+
 int og_adopt_response(og_table *table, const og_target *t, const unsigned char *der,
                       size_t len, time_t now, uint32_t source, og_resp_info *info)
 {
     char why[256];
-    og_slot_meta cur = { 0 }, meta;
+    og_slot_meta cur, meta;
+    og_resp_known known = { 0 };
     if (og_verify_response(t->cert, der, len, now, t->max_skew, info, why, sizeof(why)) != OG_VERIFY_OK)
         return 0;
     if (!og_status_staplable(info->status))
         return 0;
-    if (og_table_read(table, t->slot, NULL, 0, NULL, &cur) && cur.status != OG_STATUS_NONE &&
-        cur.next_update > now && cur.this_update >= info->this_update)
-        return 0;                /* what is stapled now is as fresh */
+    if (og_table_read(table, t->slot, NULL, 0, NULL, &cur) && og_status_staplable(cur.status))
+        known_from_meta(&known, &cur);
+    if (og_response_may_replace(&known, info) != OG_REPLACE_NEWER)
+        return 0;
     meta.status = info->status;
     meta.this_update = info->this_update;
     meta.next_update = info->next_update;
@@ -94,7 +212,8 @@ int og_adopt_response(og_table *table, const og_target *t, const unsigned char *
     return og_table_publish(table, t->slot, der, len, &meta);
 }
 
-static void schedule_refresh(refresher *r, unsigned i, const og_resp_info *info, time_t now)
+static void schedule_refresh(refresher *r, unsigned i, const og_resp_info *info, time_t now,
+                             logq *q)
 {
     const og_target *t = &r->cfg->targets[i];
     target_state *s = &r->st[i];
@@ -103,12 +222,21 @@ static void schedule_refresh(refresher *r, unsigned i, const og_resp_info *info,
     s->this_update = info->this_update;
     s->due = og_sched_refresh_at(info->this_update, info->next_update, t->refresh_pct,
                                  random32(), now);
+    if (!s->long_window_logged && og_sched_window_suspicious(info->this_update, info->next_update)) {
+        char tu[32], nu[32];
+        s->long_window_logged = 1;
+        og_format_time(info->this_update, tu, sizeof(tu));
+        og_format_time(info->next_update, nu, sizeof(nu));
+        LOGQ(r, q, OG_LOG_WARN, "%s: suspicious response from %s: valid from %s to %s, more "
+                 "than %ld days; refreshing it as if it were valid for %ld days", t->cert->name,
+                 t->url, tu, nu, OG_SCHED_SUSPICIOUS_WINDOW / 86400, OG_SCHED_CAPPED_WINDOW / 86400);
+    }
 }
 
 /* Logs a success: one info line per refresh, with what an operator needs to
  * see drift: time left, next refresh, clock skew, validity changes. */
 static void log_success(refresher *r, unsigned i, const og_resp_info *info, time_t now,
-                        const char *how)
+                        const char *how, logq *q)
 {
     const og_target *t = &r->cfg->targets[i];
     target_state *s = &r->st[i];
@@ -119,28 +247,29 @@ static void log_success(refresher *r, unsigned i, const og_resp_info *info, time
     og_format_time(s->due, due, sizeof(due));
     if (info->status == OG_STATUS_REVOKED) {
         if (s->log_state != LS_REVOKED)
-            LOG(r, OG_LOG_ERR, "%s: the responder says REVOKED; stapling the revocation "
-                "(nextUpdate %s); replace this certificate", t->cert->name, nu);
+            LOGQ(r, q, OG_LOG_ERR, "%s: the responder says REVOKED; stapling the revocation "
+                     "(nextUpdate %s); replace this certificate", t->cert->name, nu);
         s->log_state = LS_REVOKED;
     } else {
         if (s->log_state != LS_GOOD && s->log_state != LS_NONE)
-            LOG(r, OG_LOG_NOTICE, "%s: stapling again, a good response %s", t->cert->name, how);
+            LOGQ(r, q, OG_LOG_NOTICE, "%s: stapling again, a good response %s", t->cert->name, how);
         s->log_state = LS_GOOD;
     }
-    LOG(r, OG_LOG_INFO, "%s: %s response %s, nextUpdate %s (in %lld s), next refresh %s, "
-        "producedAt skew %+lld s, validity %lld s", t->cert->name, og_status_name(info->status),
-        how, nu, (long long)(info->next_update - now), due, skew, (long long)window);
+    LOGQ(r, q, OG_LOG_INFO, "%s: %s response %s, nextUpdate %s (in %lld s), next refresh %s, "
+             "producedAt skew %+lld s, validity %lld s", t->cert->name, og_status_name(info->status),
+             how, nu, (long long)(info->next_update - now), due, skew, (long long)window);
     if (skew > t->max_skew / 2)
-        LOG(r, OG_LOG_WARN, "%s: the responder's producedAt is %lld s ahead of the local clock "
-            "(more than half of OCSPGuardMaxSkew %ld s); check this host's time source",
-            t->cert->name, skew, t->max_skew);
+        LOGQ(r, q, OG_LOG_WARN, "%s: the responder's producedAt is %lld s ahead of the local "
+                 "clock (more than half of OCSPGuardMaxSkew %ld s); check this host's time source",
+                 t->cert->name, skew, t->max_skew);
     if (s->window > 0 && window < s->window)
-        LOG(r, OG_LOG_WARN, "%s: the responder's validity period shrank from %lld s to %lld s",
-            t->cert->name, (long long)s->window, (long long)window);
+        LOGQ(r, q, OG_LOG_WARN, "%s: the responder's validity period shrank from %lld s to %lld s",
+                 t->cert->name, (long long)s->window, (long long)window);
     s->window = window;
 }
 
-static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outcome *o, time_t now)
+static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outcome *o, time_t now,
+                        logq *q)
 {
     const og_target *t = &r->cfg->targets[i];
     target_state *s = &r->st[i];
@@ -148,82 +277,199 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
     int detail = state == LS_INVALID ? (int)o->verify : 0;
     og_format_time(s->due, due, sizeof(due));
     if (s->log_state == state && s->log_detail == detail) {
-        LOG(r, OG_LOG_DEBUG, "%s: refresh failed again (%s), try %u, next at %s", t->cert->name,
-            o->why, s->failures, due);
+        LOGQ(r, q, OG_LOG_DEBUG, "%s: refresh failed again (%s), try %u, next at %s",
+                 t->cert->name, o->why, s->failures, due);
         return;
     }
     s->log_state = state;
     s->log_detail = detail;
     const char *what = state == LS_FETCH_FAILED ? "cannot reach the OCSP responder"
                      : state == LS_UNKNOWN ? "the responder does not know this certificate (status unknown)"
+                     : state == LS_OLDER ? "refused a response older than one already seen (a replay?)"
                      : og_verify_result_name(o->verify);
     if (s->valid_until > now) {
         og_format_time(s->valid_until, nu, sizeof(nu));
-        LOG(r, state == LS_UNKNOWN ? OG_LOG_ERR : OG_LOG_WARN,
-            "%s: refresh from %s failed: %s (%s); still stapling the last good response "
-            "until its nextUpdate %s; retrying at %s", t->cert->name, t->url, what, o->why, nu, due);
+        LOGQ(r, q, state == LS_UNKNOWN ? OG_LOG_ERR : OG_LOG_WARN,
+                 "%s: refresh from %s failed: %s (%s); still stapling the last %s response "
+                 "until its nextUpdate %s; retrying at %s", t->cert->name, t->url, what, o->why,
+                 og_status_name(s->known.status), nu, due);
     } else {
-        LOG(r, OG_LOG_ERR, "%s: refresh from %s failed: %s (%s); no staple is sent until a "
-            "response verifies; retrying at %s", t->cert->name, t->url, what, o->why, due);
+        LOGQ(r, q, OG_LOG_ERR, "%s: refresh from %s failed: %s (%s); no staple is sent until "
+                 "a response verifies; retrying at %s", t->cert->name, t->url, what, o->why, due);
     }
+}
+
+enum accept_result { ACCEPT_PUBLISHED, ACCEPT_SAME, ACCEPT_OLDER, ACCEPT_TOO_LARGE };
+
+/* With r->lock held: the one way a verified response gets into a target's
+ * slot, fetched or cached. The publish and the state it implies change in
+ * one critical section, so the expiry loop never sees one without the
+ * other, and writers of a slot never overlap. */
+static enum accept_result accept_locked(refresher *r, unsigned i, const og_resp_info *info,
+                                        const unsigned char *der, size_t len, uint32_t source,
+                                        time_t now, logq *q)
+{
+    const og_target *t = &r->cfg->targets[i];
+    target_state *s = &r->st[i];
+    og_replace verdict = og_response_may_replace(&s->known, info);
+    og_slot_meta meta = { info->status, info->this_update, info->next_update,
+                          info->produced_at, now, source };
+    if (verdict == OG_REPLACE_OLDER)
+        return ACCEPT_OLDER;
+    if (verdict == OG_REPLACE_SAME && s->valid_until > now)
+        return ACCEPT_SAME;      /* stapled already */
+    if (!og_table_publish(r->cfg->table, t->slot, der, len, &meta))
+        return ACCEPT_TOO_LARGE;
+    og_resp_known_accept(&s->known, info);
+    schedule_refresh(r, i, info, now, q);
+    return ACCEPT_PUBLISHED;
+}
+
+/* Outside the lock (disk, network); the caller holds the target (busy). */
+static void store_response(refresher *r, unsigned i, const unsigned char *der, size_t len,
+                           const og_resp_info *info, time_t now)
+{
+    const og_target *t = &r->cfg->targets[i];
+    const og_cache_ops *ops = r->cfg->cache;
+    if (ops && ops->store && !ops->store(ops->baton, t->cert->id, der, len, og_cache_expiry(info, now)))
+        LOG(r, OG_LOG_WARN, "%s: could not store the response in the cache; it is "
+            "stapled from memory but will not survive a restart", t->cert->name);
+}
+
+static void describe_older(const target_state *s, const og_resp_info *info, char *why, size_t len)
+{
+    char tu[32], seen[32];
+    int floor = s->known.revoked && info->this_update <= s->known.revoked_floor;
+    og_format_time(info->this_update, tu, sizeof(tu));
+    og_format_time(floor ? s->known.revoked_floor : s->known.this_update, seen, sizeof(seen));
+    snprintf(why, len, "%s response of thisUpdate %s, not newer than the %s of thisUpdate %s",
+             og_status_name(info->status), tu, floor ? "revocation seen" : "response stapled", seen);
 }
 
 static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t now)
 {
-    const og_target *t = &r->cfg->targets[i];
     target_state *s = &r->st[i];
-    int good = o->verify == OG_VERIFY_OK &&
-               og_status_staplable(o->info.status);
-    if (good) {
-        og_slot_meta meta = { o->info.status, o->info.this_update, o->info.next_update,
-                              o->info.produced_at, now, OG_SOURCE_RESPONDER };
-        if (!og_table_publish(r->cfg->table, t->slot, o->der, o->der_len, &meta)) {
+    int state = 0, store = 0;
+    logq q = { 0 };
+    pthread_mutex_lock(&r->lock);
+    if (o->verify == OG_VERIFY_OK && og_status_staplable(o->info.status)) {
+        switch (accept_locked(r, i, &o->info, o->der, o->der_len, OG_SOURCE_RESPONDER, now, &q)) {
+        case ACCEPT_PUBLISHED:
+            s->repeats = 0;
+            store = 1;
+            log_success(r, i, &o->info, now, "fetched", &q);
+            break;
+        case ACCEPT_SAME:
+            schedule_refresh(r, i, &o->info, now, &q);
+            /* nothing newer although the refresh point passed: ask again
+             * later, not in a loop */
+            if (s->due <= now)
+                s->due = og_sched_retry_at(now, ++s->repeats, s->valid_until);
+            log_success(r, i, &o->info, now, "fetched", &q);
+            break;
+        case ACCEPT_OLDER:
+            describe_older(s, &o->info, o->why, sizeof(o->why));
+            state = LS_OLDER;
+            break;
+        case ACCEPT_TOO_LARGE:
             snprintf(o->why, sizeof(o->why), "%zu bytes, more than the %d a staple may have",
                      o->der_len, OG_SLOT_CAPACITY);
             o->verify = OG_VERIFY_TOO_LARGE;
-            good = 0;
+            state = LS_INVALID;
+            break;
         }
+    } else {
+        state = !o->fetched ? LS_FETCH_FAILED : o->verify == OG_VERIFY_OK ? LS_UNKNOWN : LS_INVALID;
     }
-    if (good) {
-        schedule_refresh(r, i, &o->info, now);
-        if (r->cfg->cache && r->cfg->cache->store &&
-            !r->cfg->cache->store(r->cfg->cache->baton, t->cert->id, o->der, o->der_len,
-                                  o->info.next_update))
-            LOG(r, OG_LOG_WARN, "%s: could not store the response in the cache; it is "
-                "stapled from memory but will not survive a restart", t->cert->name);
-        log_success(r, i, &o->info, now, "fetched");
-        return;
+    if (state) {
+        s->failures++;
+        s->due = og_sched_retry_at(now, s->failures, s->valid_until);
+        log_failure(r, i, state, o, now, &q);
     }
-    s->failures++;
-    s->due = og_sched_retry_at(now, s->failures, s->valid_until);
-    log_failure(r, i, !o->fetched ? LS_FETCH_FAILED
-                      : o->verify == OG_VERIFY_OK ? LS_UNKNOWN : LS_INVALID, o, now);
+    pthread_mutex_unlock(&r->lock);
+    logq_flush(r, &q);
+    if (store)
+        store_response(r, i, o->der, o->der_len, &o->info, now);
+}
+
+/* Verifies a cached response (no lock: the CPU-heavy part). 1 when it may
+ * be stapled; an expired revocation still raises the rollback floor. */
+static int verify_cached(refresher *r, unsigned i, const unsigned char *der, size_t len,
+                         time_t now, og_resp_info *info)
+{
+    const og_target *t = &r->cfg->targets[i];
+    char why[256], tu[32];
+    og_verify_result v = og_verify_response(t->cert, der, len, now, t->max_skew, info, why, sizeof(why));
+    if (v == OG_VERIFY_EXPIRED && info->status == OG_STATUS_REVOKED) {
+        og_resp_known *k = &r->st[i].known;
+        int raised;
+        pthread_mutex_lock(&r->lock);
+        raised = !k->revoked || info->this_update > k->revoked_floor;
+        og_resp_known_revoked(k, info->this_update);
+        pthread_mutex_unlock(&r->lock);
+        og_format_time(info->this_update, tu, sizeof(tu));
+        if (raised)
+            LOG(r, OG_LOG_NOTICE, "%s: the cache holds an expired revocation (thisUpdate %s); "
+                "no response older than it will be stapled", t->cert->name, tu);
+        return 0;
+    }
+    return v == OG_VERIFY_OK && og_status_staplable(info->status);
+}
+
+/* A cached response, verified, published when newer than what is known;
+ * one from the shared tier is then stored, so the local tier has it too. */
+static int adopt_cached(refresher *r, unsigned i, const unsigned char *der, size_t len,
+                        time_t now, int shared, const char *how)
+{
+    og_resp_info info;
+    enum accept_result res;
+    logq q = { 0 };
+    if (!verify_cached(r, i, der, len, now, &info))
+        return 0;
+    pthread_mutex_lock(&r->lock);
+    res = accept_locked(r, i, &info, der, len, OG_SOURCE_CACHE, now, &q);
+    if (res == ACCEPT_PUBLISHED)
+        log_success(r, i, &info, now, how, &q);
+    pthread_mutex_unlock(&r->lock);
+    logq_flush(r, &q);
+    if (res != ACCEPT_PUBLISHED)
+        return 0;
+    if (shared)
+        store_response(r, i, der, len, &info, now);
+    return 1;
+}
+
+/* What a worker reads from the cache (larger responses cannot be stapled). */
+static __thread unsigned char cache_buf[OG_SLOT_CAPACITY];
+
+/* At start: the local tier, then (socache_ocsp) the cluster tier. */
+static int startup_load(refresher *r, unsigned i, time_t now)
+{
+    unsigned char *buf = cache_buf;
+    const og_cache_ops *ops = r->cfg->cache;
+    const unsigned char *id = r->cfg->targets[i].cert->id;
+    size_t len = 0;
+    if (!ops)
+        return 0;
+    if (ops->load && ops->load(ops->baton, id, buf, sizeof(cache_buf), &len) &&
+        adopt_cached(r, i, buf, len, now, 0, "loaded from the cache"))
+        return 1;
+    len = 0;
+    return ops->load_shared && ops->load_shared(ops->baton, id, buf, sizeof(cache_buf), &len) &&
+           adopt_cached(r, i, buf, len, now, 1, "loaded from the cache (shared tier)");
 }
 
 /* A cluster peer may have refreshed already: adopt its verified response
- * when it is newer than ours and not itself due for refresh. */
-static int adopt_from_cache(refresher *r, unsigned i, time_t now, int shared, const char *how)
+ * when it is newer than ours. */
+static int adopt_from_shared(refresher *r, unsigned i, time_t now)
 {
-    static __thread unsigned char buf[OG_SLOT_CAPACITY];
-    const og_target *t = &r->cfg->targets[i];
+    unsigned char *buf = cache_buf;
     const og_cache_ops *ops = r->cfg->cache;
-    int (*load)(void *, const unsigned char *, unsigned char *, size_t, size_t *);
     size_t len = 0;
-    og_resp_info info;
-    load = !ops ? NULL : shared ? ops->load_shared : ops->load;
-    if (!load || !load(ops->baton, t->cert->id, buf, sizeof(buf), &len))
+    if (!ops || !ops->load_shared ||
+        !ops->load_shared(ops->baton, r->cfg->targets[i].cert->id, buf, sizeof(cache_buf), &len))
         return 0;
-    if (!og_adopt_response(r->cfg->table, t, buf, len, now, OG_SOURCE_CACHE, &info))
-        return 0;
-    pthread_mutex_lock(&r->lock);
-    schedule_refresh(r, i, &info, now);
-    if (r->st[i].due <= now) {
-        /* adopted, but due already: refresh it ourselves soon */
-        r->st[i].due = now;
-    }
-    log_success(r, i, &info, now, how);
-    pthread_mutex_unlock(&r->lock);
-    return 1;
+    return adopt_cached(r, i, buf, len, now, 1, "adopted from the shared cache");
 }
 
 /* Any certificate that is due, scanning on from where the last pick
@@ -260,40 +506,43 @@ static void *worker_main(void *arg)
             pthread_cond_timedwait(&r->wake, &r->lock, &until);
             continue;
         }
-        r->st[i].busy = 1;
+        target_state *s = &r->st[i];
+        int load_cache = s->load_cache, adopted, fetch;
+        s->busy = 1;             /* ours until cleared: no other worker touches it */
+        s->load_cache = 0;
         pthread_mutex_unlock(&r->lock);
 
-        og_fetch_outcome o;
-        int adopted;
         /* At start each worker verifies cached responses itself, so that
          * thousands of them load on every core. */
-        if (r->st[i].load_cache) {
-            r->st[i].load_cache = 0;
-            adopted = adopt_from_cache(r, (unsigned)i, now, 0, "loaded from the cache");
+        if (load_cache) {
+            adopted = startup_load(r, (unsigned)i, now);
         } else {
             /* Due times are whole seconds: cluster peers due in the same second
              * would all fetch. A random part of a second between them lets the
              * first one's response reach the shared tier before the others look. */
             if (r->cfg->cache && r->cfg->cache->load_shared)
                 usleep(random32() % 1000000);
-            adopted = adopt_from_cache(r, (unsigned)i, time(NULL), 1, "adopted from the shared cache");
+            adopted = adopt_from_shared(r, (unsigned)i, time(NULL));
         }
-        if (!adopted || r->st[i].due <= time(NULL)) {
+        pthread_mutex_lock(&r->lock);
+        fetch = !adopted || s->due <= time(NULL);
+        pthread_mutex_unlock(&r->lock);
+        if (fetch) {
+            og_fetch_outcome o;
             og_fetch_and_verify(&r->cfg->targets[i], now, &o);
-            pthread_mutex_lock(&r->lock);
             apply_outcome(r, (unsigned)i, &o, time(NULL));
             free(o.der);
-        } else {
-            pthread_mutex_lock(&r->lock);
         }
-        r->st[i].busy = 0;
+        pthread_mutex_lock(&r->lock);
+        s->busy = 0;
     }
     pthread_mutex_unlock(&r->lock);
     return NULL;
 }
 
-/* Clears slots whose response expired with nothing fresher to replace it. */
-static void expire_stale(refresher *r, time_t now)
+/* Clears slots whose response expired with nothing fresher to replace it.
+ * Under r->lock, as every publish is. */
+static void expire_stale(refresher *r, time_t now, logq *q)
 {
     for (unsigned i = 0; i < r->cfg->ntargets; i++) {
         target_state *s = &r->st[i];
@@ -303,29 +552,37 @@ static void expire_stale(refresher *r, time_t now)
         og_table_clear(r->cfg->table, t->slot);
         s->valid_until = 0;
         if (s->log_state != LS_EXPIRED) {
-            LOG(r, OG_LOG_ERR, "%s: the last verified response expired and no fresh one could "
-                "be fetched from %s; handshakes get no staple until the responder answers",
-                t->cert->name, t->url);
+            LOGQ(r, q, OG_LOG_ERR, "%s: the last verified response expired and no fresh one "
+                     "could be fetched from %s; handshakes get no staple until the responder "
+                     "answers", t->cert->name, t->url);
             s->log_state = LS_EXPIRED;
         }
     }
 }
 
 /* Initial state: what a graceful restart carried over; the rest is due now
- * and looks in the cache first. */
-static void load_initial(refresher *r, time_t now)
+ * and looks in the cache first. Before the workers start. */
+static void load_initial(refresher *r, time_t now, logq *q)
 {
+    unsigned repaired = og_table_repair(r->cfg->table);
+    if (repaired)
+        LOGQ(r, q, OG_LOG_NOTICE, "%u staple slot(s) left mid-write by a refresher that "
+                 "died were repaired", repaired);
     for (unsigned i = 0; i < r->cfg->ntargets; i++) {
         const og_target *t = &r->cfg->targets[i];
         og_slot_meta m;
         size_t len = 0;
         r->st[i].due = now;
-        if (og_table_read(r->cfg->table, t->slot, NULL, 0, &len, &m) &&
-            og_meta_stapled(&m, now)) {
-            og_resp_info info = { m.status, m.this_update, m.next_update, 1, m.produced_at, 0 };
-            schedule_refresh(r, i, &info, now);
-            r->st[i].log_state = m.status == OG_STATUS_GOOD ? LS_GOOD : LS_REVOKED;
-            continue;
+        if (og_table_read(r->cfg->table, t->slot, NULL, 0, &len, &m) && len > 0) {
+            if (og_meta_stapled(&m, now)) {
+                og_resp_info info = { m.status, m.this_update, m.next_update, 1, m.produced_at, 0 };
+                og_resp_known_accept(&r->st[i].known, &info);
+                schedule_refresh(r, i, &info, now, q);
+                r->st[i].log_state = m.status == OG_STATUS_GOOD ? LS_GOOD : LS_REVOKED;
+                continue;
+            }
+            if (m.status == OG_STATUS_REVOKED)   /* expired, still a floor */
+                og_resp_known_revoked(&r->st[i].known, m.this_update);
         }
         og_table_clear(r->cfg->table, t->slot);
         r->st[i].load_cache = 1;
@@ -348,7 +605,11 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     }
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.wake, NULL);
-    load_initial(&r, time(NULL));
+    {
+        logq q = { 0 };
+        load_initial(&r, time(NULL), &q);
+        logq_flush(&r, &q);
+    }
     if (nworkers > cfg->ntargets && cfg->ntargets > 0)
         nworkers = cfg->ntargets;
     for (unsigned i = 0; i < nworkers; i++) {
@@ -360,10 +621,12 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     for (;;) {
         if ((cfg->stop && *cfg->stop) || (cfg->parent && getppid() != cfg->parent) || !started)
             break;
+        logq q = { 0 };
         pthread_mutex_lock(&r.lock);
-        expire_stale(&r, time(NULL));
+        expire_stale(&r, time(NULL), &q);
         pthread_cond_broadcast(&r.wake);
         pthread_mutex_unlock(&r.lock);
+        logq_flush(&r, &q);
         sleep(1);
     }
     pthread_mutex_lock(&r.lock);

@@ -19,16 +19,22 @@ typedef struct og_target {
     unsigned slot;               /* in the staple table */
 } og_target;
 
-/* Optional persistence (socache_ocsp or any socache): raw DER by id. */
+/* Optional persistence (socache_ocsp or any socache): raw DER by id. Called
+ * from the refresher's worker threads, never under a lock other workers or
+ * the expiry loop wait on; the refresher does not call two ops for the same
+ * id at once. */
 typedef struct og_cache_ops {
     void *baton;
-    /* 1 and the DER in buf when found */
+    /* 1 and the DER in buf when found. With load_shared set, the local tier
+     * only (the shared tier is then read through load_shared alone). */
     int (*load)(void *baton, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len);
     /* Optional: the shared (cluster) tier alone, where a peer may have
-     * stored a newer response; consulted before each fetch. */
+     * stored a newer response; consulted at start when load finds nothing
+     * usable, and before each fetch. What it gives is verified, then stored. */
     int (*load_shared)(void *baton, const unsigned char *id, unsigned char *buf, size_t cap,
                        size_t *len);
-    /* 1 when stored; expiry is the response's nextUpdate */
+    /* 1 when stored; expiry is og_cache_expiry's (nextUpdate; later for a
+     * revocation, which the cache must keep) */
     int (*store)(void *baton, const unsigned char *id, const unsigned char *der, size_t len,
                  time_t expiry);
 } og_cache_ops;
@@ -62,8 +68,44 @@ typedef struct og_fetch_outcome {
 /* One fetch and verification at time now; no table or cache involved. */
 void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out);
 
+/* What a certificate's responses have shown so far: the newest one accepted
+ * (remembered after it expired and its slot was cleared) and the newest
+ * revocation seen, which the cache keeps across restarts. */
+typedef struct og_resp_known {
+    og_cert_status status;       /* of the newest accepted; OG_STATUS_NONE: none yet */
+    time_t this_update;
+    time_t produced_at;
+    int revoked;                 /* 1: a revocation was seen, thisUpdate revoked_floor */
+    time_t revoked_floor;
+} og_resp_known;
+
+typedef enum {
+    OG_REPLACE_OLDER = 0,        /* refused: older than what was seen (a replay?) */
+    OG_REPLACE_NEWER = 1,        /* may replace it */
+    OG_REPLACE_SAME = 2          /* the same response again (same times and status) */
+} og_replace;
+
+/* The one rule for what may replace what is known, for fetched and cached
+ * responses alike: never an older thisUpdate (then producedAt); at equal
+ * times a revocation beats good; never anything older than a revocation
+ * seen, nor a good response as old as it. */
+og_replace og_response_may_replace(const og_resp_known *known, const og_resp_info *cand);
+/* Records an accepted (OG_REPLACE_NEWER) response. */
+void og_resp_known_accept(og_resp_known *known, const og_resp_info *info);
+/* Records a revocation that can no longer be stapled (expired): its
+ * thisUpdate still bounds what may be stapled. */
+void og_resp_known_revoked(og_resp_known *known, time_t this_update);
+
+/* A revocation is kept in the cache this long after its nextUpdate, so that
+ * after a restart it still refuses older responses (replays) the responder's
+ * path may serve. */
+#define OG_REVOKED_KEEP (400L * 86400)
+/* The expiry to store a verified response with. */
+time_t og_cache_expiry(const og_resp_info *info, time_t now);
+
 /* Verifies DER from a store and publishes it into the table if valid and
- * newer than the slot's; returns 1 when published. */
+ * newer (og_response_may_replace) than the slot's; returns 1 when
+ * published. For a caller that is the slot's only writer. */
 int og_adopt_response(og_table *table, const og_target *t, const unsigned char *der,
                       size_t len, time_t now, uint32_t source, og_resp_info *info);
 

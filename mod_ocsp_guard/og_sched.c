@@ -1,22 +1,54 @@
 #include "og_sched.h"
 
+/* time_t is a signed 64-bit type on every platform httpd 2.4 builds for here. */
+#define TIME_MAX ((time_t)INT64_MAX)
+#define TIME_MIN ((time_t)INT64_MIN)
+
+static time_t sat_add(time_t a, time_t b)
+{
+    time_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? TIME_MAX : TIME_MIN;
+    return r;
+}
+
+/* next - this, or -1 when not positive, TIME_MAX when it overflows. */
+static time_t window_of(time_t this_update, time_t next_update)
+{
+    time_t w;
+    if (next_update <= this_update)
+        return -1;
+    if (__builtin_sub_overflow(next_update, this_update, &w))
+        return TIME_MAX;
+    return w;
+}
+
+int og_sched_window_suspicious(time_t this_update, time_t next_update)
+{
+    return window_of(this_update, next_update) > OG_SCHED_SUSPICIOUS_WINDOW;
+}
+
 time_t og_sched_refresh_at(time_t this_update, time_t next_update, int pct,
                            uint32_t rnd, time_t now)
 {
-    time_t window = next_update - this_update;
-    time_t at, jitter_span;
+    time_t window = window_of(this_update, next_update);
+    time_t at, end, jitter_span;
     if (window <= 0)
         return now;
+    if (window > OG_SCHED_SUSPICIOUS_WINDOW)
+        window = OG_SCHED_CAPPED_WINDOW;
+    /* window <= a year from here on: the products below stay far from overflow */
+    end = sat_add(this_update, window);          /* <= next_update */
     if (pct < 1)
         pct = 1;
     if (pct > 99)
         pct = 99;
-    at = this_update + (time_t)((long long)window * pct / 100);
+    at = sat_add(this_update, (time_t)((long long)window * pct / 100));
     jitter_span = (time_t)((long long)window * OG_JITTER_PERCENT / 100);
     if (jitter_span > 0)
-        at -= (time_t)(rnd % (uint32_t)(jitter_span + 1));
-    if (at >= next_update)
-        at = next_update - 1;
+        at = sat_add(at, -(time_t)((uint64_t)rnd % ((uint64_t)jitter_span + 1)));
+    if (at >= end)
+        at = end - 1;                            /* end > this_update >= TIME_MIN */
     if (at < now)
         at = now;
     return at;
@@ -32,12 +64,13 @@ time_t og_sched_backoff(unsigned failures)
 
 time_t og_sched_retry_at(time_t now, unsigned failures, time_t valid_until)
 {
-    time_t at = now + og_sched_backoff(failures);
+    time_t at = sat_add(now, og_sched_backoff(failures));
     if (valid_until > now && at >= valid_until) {
         /* Halve the time left, so tries keep coming until the response expires. */
-        at = now + (valid_until - now) / 2;
+        time_t left = window_of(now, valid_until);
+        at = sat_add(now, left / 2);
         if (at <= now)
-            at = now + 1;
+            at = sat_add(now, 1);
     }
     return at;
 }

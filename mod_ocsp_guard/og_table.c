@@ -1,11 +1,22 @@
 #include "og_table.h"
 
+#include <sched.h>
+#include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #define TABLE_MAGIC 0x4f475442u /* "OGTB" */
-#define TABLE_VERSION 1u
-#define SEQLOCK_TRIES 64
+#define TABLE_VERSION 2u         /* 2: spare buffers, owner and cur in the slot */
+#define TABLE_SPARES 16          /* publishes in flight at once without readers waiting */
+#define SPIN_TRIES 64            /* busy reads before a reader starts yielding */
+#define YIELD_TRIES 8            /* then sched_yield, then sleeps of SLEEP_NS */
+#define SLEEP_NS 50000L
 
+/* A slot is a certificate's home buffer; the same layout serves for the
+ * spare buffers after the slots. A publish copies the response into a spare,
+ * points the home's cur at it (readers go there), rewrites the home in
+ * place, and points cur back: readers always find a complete copy and never
+ * wait for a writer's memcpy, nor for a writer that died mid-write. */
 typedef struct og_slot {
     uint32_t seq;                /* odd while being written */
     uint32_t len;
@@ -16,9 +27,13 @@ typedef struct og_slot {
     int64_t produced_at;
     int64_t fetched_at;
     unsigned char id[OG_ID_LEN];
-    unsigned char pad[12];
+    uint32_t owner;              /* spare: 1 + index of the slot whose response it holds */
+    uint32_t cur;                /* home: 0 read here, k + 1 read spare k (home being rewritten) */
+    uint32_t pad;                /* keeps the header 80 bytes and data 8-byte aligned */
     unsigned char data[OG_SLOT_CAPACITY];
 } og_slot;
+
+_Static_assert(offsetof(og_slot, data) == 80, "slot header size changed");
 
 struct og_table {
     uint32_t magic;
@@ -26,7 +41,9 @@ struct og_table {
     uint32_t nslots;
     uint32_t index_mask;         /* index has index_mask + 1 entries */
     uint64_t size;
-    /* followed by og_slot[nslots], then uint32_t index[index_mask + 1] */
+    uint64_t spares_claimed;     /* bit k: spare k is in a writer's hands */
+    /* followed by og_slot[nslots], og_slot[TABLE_SPARES], then
+     * uint32_t index[index_mask + 1] */
 };
 
 static size_t header_size(void)
@@ -47,9 +64,14 @@ static og_slot *slots(const og_table *t)
     return (og_slot *)((char *)t + header_size());
 }
 
+static og_slot *spare(const og_table *t, unsigned k)
+{
+    return slots(t) + t->nslots + k;
+}
+
 static uint32_t *index_of(const og_table *t)
 {
-    return (uint32_t *)((char *)slots(t) + (size_t)t->nslots * sizeof(og_slot));
+    return (uint32_t *)((char *)slots(t) + ((size_t)t->nslots + TABLE_SPARES) * sizeof(og_slot));
 }
 
 static uint32_t id_hash(const unsigned char *id)
@@ -72,7 +94,8 @@ const char *og_source_name(uint32_t source)
 
 size_t og_table_size(unsigned n)
 {
-    return header_size() + (size_t)n * sizeof(og_slot) + (size_t)index_entries(n) * sizeof(uint32_t);
+    return header_size() + ((size_t)n + TABLE_SPARES) * sizeof(og_slot) +
+           (size_t)index_entries(n) * sizeof(uint32_t);
 }
 
 og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char (*ids)[OG_ID_LEN])
@@ -127,7 +150,9 @@ int og_table_find(const og_table *t, const unsigned char *id, size_t id_len)
     }
 }
 
-static void write_slot(og_slot *s, const unsigned char *der, size_t len, const og_slot_meta *meta)
+/* Marks the buffer busy (seq odd) and writes it; write_commit ends it. */
+static void write_begin(og_slot *s, const unsigned char *der, size_t len, const og_slot_meta *meta,
+                        uint32_t owner)
 {
     uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
     if (seq & 1)
@@ -141,59 +166,218 @@ static void write_slot(og_slot *s, const unsigned char *der, size_t len, const o
     s->next_update = meta ? meta->next_update : 0;
     s->produced_at = meta ? meta->produced_at : 0;
     s->fetched_at = meta ? meta->fetched_at : 0;
+    s->owner = owner;
     if (len)
         memcpy(s->data, der, len);
-    __atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+static void write_commit(og_slot *s)
+{
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    if (seq & 1)
+        __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
+}
+
+/* A free spare, or -1 when TABLE_SPARES publishes are in flight already
+ * (the home is then written in place and readers wait for it). */
+static int claim_spare(og_table *t)
+{
+    uint64_t claimed = __atomic_load_n(&t->spares_claimed, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t avail = ~claimed & ((1ull << TABLE_SPARES) - 1);
+        if (!avail)
+            return -1;
+        int k = __builtin_ctzll(avail);
+        if (__atomic_compare_exchange_n(&t->spares_claimed, &claimed, claimed | (1ull << k), 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return k;
+    }
+}
+
+static og_slot_meta meta_of(const og_slot *s)
+{
+    og_slot_meta m;
+    m.status = (og_cert_status)s->status;
+    m.source = s->source;
+    m.this_update = (time_t)s->this_update;
+    m.next_update = (time_t)s->next_update;
+    m.produced_at = (time_t)s->produced_at;
+    m.fetched_at = (time_t)s->fetched_at;
+    return m;
+}
+
+int og_table_publish_begin(og_table *t, unsigned slot, const unsigned char *der, size_t len,
+                           const og_slot_meta *meta)
+{
+    og_slot *home;
+    int k;
+    if (slot >= t->nslots || len > OG_SLOT_CAPACITY)
+        return 0;
+    home = &slots(t)[slot];
+    if ((k = claim_spare(t)) >= 0) {
+        og_slot *sp = spare(t, (unsigned)k);
+        write_begin(sp, der, len, meta, slot + 1);
+        write_commit(sp);
+        /* release: a reader that sees cur sees the spare complete */
+        __atomic_store_n(&home->cur, (uint32_t)k + 1, __ATOMIC_RELEASE);
+    }
+    write_begin(home, der, len, meta, 0);
+    return 1;
+}
+
+void og_table_publish_commit(og_table *t, unsigned slot)
+{
+    og_slot *home;
+    uint32_t k;
+    if (slot >= t->nslots)
+        return;
+    home = &slots(t)[slot];
+    write_commit(home);
+    k = __atomic_load_n(&home->cur, __ATOMIC_RELAXED);
+    if (k) {
+        __atomic_store_n(&home->cur, 0, __ATOMIC_RELEASE);
+        __atomic_fetch_and(&t->spares_claimed, ~(1ull << (k - 1)), __ATOMIC_RELEASE);
+    }
 }
 
 int og_table_publish(og_table *t, unsigned slot, const unsigned char *der, size_t len,
                      const og_slot_meta *meta)
 {
-    if (slot >= t->nslots || len > OG_SLOT_CAPACITY)
+    if (!og_table_publish_begin(t, slot, der, len, meta))
         return 0;
-    write_slot(&slots(t)[slot], der, len, meta);
+    og_table_publish_commit(t, slot);
     return 1;
 }
 
 void og_table_clear(og_table *t, unsigned slot)
 {
-    if (slot < t->nslots)
-        write_slot(&slots(t)[slot], NULL, 0, NULL);
+    if (og_table_publish_begin(t, slot, NULL, 0, NULL))
+        og_table_publish_commit(t, slot);
+}
+
+unsigned og_table_repair(og_table *t)
+{
+    unsigned repaired = 0;
+    for (unsigned i = 0; i < t->nslots; i++) {
+        og_slot *home = &slots(t)[i];
+        uint32_t k = __atomic_load_n(&home->cur, __ATOMIC_ACQUIRE);
+        if (k) {
+            /* died after readers were sent to the spare: its copy is whole */
+            og_slot *sp = k <= TABLE_SPARES ? spare(t, k - 1) : NULL;
+            if (sp && !(sp->seq & 1) && sp->owner == i + 1 && sp->len <= OG_SLOT_CAPACITY) {
+                og_slot_meta m = meta_of(sp);
+                write_begin(home, sp->data, sp->len, &m, 0);
+            } else {
+                write_begin(home, NULL, 0, NULL, 0);
+            }
+            write_commit(home);
+            __atomic_store_n(&home->cur, 0, __ATOMIC_RELEASE);
+            repaired++;
+        } else if (__atomic_load_n(&home->seq, __ATOMIC_ACQUIRE) & 1) {
+            /* died writing in place */
+            write_begin(home, NULL, 0, NULL, 0);
+            write_commit(home);
+            repaired++;
+        }
+    }
+    __atomic_store_n(&t->spares_claimed, 0, __ATOMIC_RELEASE);
+    return repaired;
+}
+
+/* One seqlock read of a buffer: 1 with a consistent copy, 0 when a writer
+ * was at work there (or, for a spare, it holds another slot's response). */
+static inline int read_once(const og_slot *s, uint32_t owner, unsigned char *buf, size_t cap,
+                            size_t *len, og_slot_meta *meta)
+{
+    uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    if (before & 1)
+        return 0;
+    size_t n = s->len;
+    if (n > OG_SLOT_CAPACITY || (buf && n > cap))
+        n = 0;
+    og_slot_meta m = meta_of(s);
+    uint32_t o = s->owner;
+    if (buf && n)
+        memcpy(buf, s->data, n);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != before || (owner && o != owner))
+        return 0;
+    if (len)
+        *len = n;
+    if (meta)
+        *meta = m;
+    return 1;
+}
+
+/* The home, or the spare a publish sent readers to. */
+static inline int read_slot(const og_table *t, unsigned slot, unsigned char *buf, size_t cap,
+                            size_t *len, og_slot_meta *meta)
+{
+    const og_slot *home = &slots(t)[slot];
+    uint32_t k = __atomic_load_n(&home->cur, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(k == 0, 1))
+        return read_once(home, 0, buf, cap, len, meta);
+    if (k > TABLE_SPARES)
+        return 0;
+    return read_once(spare(t, k - 1), slot + 1, buf, cap, len, meta);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A read raced a publish: the next try normally succeeds at once (on the
+ * spare or the rewritten home). Only a writer on the in-place fallback, or
+ * one republishing the same slot back to back, makes a reader wait: spin a
+ * little, then yield and sleep briefly (a preempted writer needs its core),
+ * up to OG_TABLE_READ_WAIT_NS, rather than give up and send no staple. Out
+ * of line: the common path, no writer, is one read_slot. */
+static __attribute__((noinline)) int read_waiting(const og_table *t, unsigned slot,
+                                                  unsigned char *buf, size_t cap, size_t *len,
+                                                  og_slot_meta *meta)
+{
+    for (int i = 0; i < SPIN_TRIES; i++) {
+        if (read_slot(t, slot, buf, cap, len, meta))
+            return 1;
+        cpu_relax();
+    }
+    int64_t deadline = monotonic_ns() + OG_TABLE_READ_WAIT_NS;
+    for (unsigned n = 0;; n++) {
+        if (n < YIELD_TRIES) {
+            sched_yield();
+        } else {
+            struct timespec pause = { 0, SLEEP_NS };
+            nanosleep(&pause, NULL);
+        }
+        if (read_slot(t, slot, buf, cap, len, meta))
+            return 1;
+        if (monotonic_ns() >= deadline)
+            return 0;
+    }
 }
 
 int og_table_read(const og_table *t, unsigned slot, unsigned char *buf, size_t cap,
                   size_t *len, og_slot_meta *meta)
 {
-    const og_slot *s;
     if (slot >= t->nslots)
         return 0;
-    s = &slots(t)[slot];
-    for (int i = 0; i < SEQLOCK_TRIES; i++) {
-        uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-        if (before & 1)
-            continue;
-        size_t n = s->len;
-        if (n > OG_SLOT_CAPACITY || (buf && n > cap))
-            n = 0;
-        og_slot_meta m;
-        m.status = (og_cert_status)s->status;
-        m.source = s->source;
-        m.this_update = (time_t)s->this_update;
-        m.next_update = (time_t)s->next_update;
-        m.produced_at = (time_t)s->produced_at;
-        m.fetched_at = (time_t)s->fetched_at;
-        if (buf && n)
-            memcpy(buf, s->data, n);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before) {
-            if (len)
-                *len = n;
-            if (meta)
-                *meta = m;
-            return 1;
-        }
-    }
-    return 0;
+    if (read_slot(t, slot, buf, cap, len, meta))
+        return 1;
+    return read_waiting(t, slot, buf, cap, len, meta);
 }
 
 int og_meta_stapled(const og_slot_meta *m, time_t now)

@@ -1,7 +1,11 @@
 /* The staple table: one slot per certificate in a memory region shared by
  * the refresher (the only writer) and every handshake thread (readers).
- * Readers never lock: each slot is a seqlock, so a handshake copies a
- * consistent response or, while a write is in progress, retries briefly. */
+ * Readers never lock: each slot is a seqlock, and a publish first fills one
+ * of a few spare buffers and sends readers there while it rewrites the slot,
+ * so a handshake during a publish still copies a whole response (the old or
+ * the new one), even when the writer is preempted or dies mid-copy. Only
+ * when every spare is in use does a reader wait for a writer, at most
+ * OG_TABLE_READ_WAIT_NS. */
 #ifndef OG_TABLE_H
 #define OG_TABLE_H
 
@@ -11,6 +15,7 @@
 #include "og_ocsp.h"
 
 #define OG_SLOT_CAPACITY 10240   /* mod_ssl's stapling limit too */
+#define OG_TABLE_READ_WAIT_NS 5000000L  /* a reader waits for a writer at most 5 ms */
 
 typedef struct og_table og_table;
 
@@ -41,10 +46,20 @@ int og_table_find(const og_table *t, const unsigned char *id, size_t id_len);
 int og_table_publish(og_table *t, unsigned slot, const unsigned char *der, size_t len,
                      const og_slot_meta *meta);
 void og_table_clear(og_table *t, unsigned slot);
+/* og_table_publish in its two halves, for tests that hold a slot mid-write:
+ * begin leaves the slot itself being written (readers read the new response
+ * from a spare meanwhile), commit finishes. Same return as og_table_publish. */
+int og_table_publish_begin(og_table *t, unsigned slot, const unsigned char *der, size_t len,
+                           const og_slot_meta *meta);
+void og_table_publish_commit(og_table *t, unsigned slot);
+/* Finishes or clears every slot a writer left mid-write (it died there) and
+ * frees the spares it held; call only while no writer runs (the refresher at
+ * start). Returns how many slots were repaired. */
+unsigned og_table_repair(og_table *t);
 
 /* Reader side: copies the slot's response and metadata. Returns 1 when a
  * consistent copy was made (len 0 when the slot is empty), 0 when a writer
- * kept it busy. */
+ * kept it busy for OG_TABLE_READ_WAIT_NS. */
 int og_table_read(const og_table *t, unsigned slot, unsigned char *buf, size_t cap,
                   size_t *len, og_slot_meta *meta);
 /* 1 when a slot with this metadata may be stapled at time now. */

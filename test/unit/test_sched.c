@@ -1,6 +1,7 @@
 /* Scheduling arithmetic: refresh point, jitter bounds, backoff, retries. */
 #include <check.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "og_sched.h"
 
@@ -83,6 +84,84 @@ START_TEST(retry_always_before_next_update)
 }
 END_TEST
 
+/* Windows whose jitter span + 1 is 2^32: the old `% (uint32_t)(span + 1)`
+ * divided by zero (SIGFPE). span = window * 10 / 100 = 2^32 - 1. */
+START_TEST(jitter_span_of_two_to_the_32_does_not_divide_by_zero)
+{
+    const time_t window = (time_t)42949672950LL;     /* 10 % = 4294967295 */
+    for (uint32_t r = 0; r < 64; r++) {
+        uint32_t rnd = r * 2654435761u;
+        time_t at = og_sched_refresh_at(1000, 1000 + window, 50, rnd, 2000);
+        ck_assert_int_ge(at, 2000);
+        ck_assert_int_lt(at, 1000 + window);
+    }
+    /* and the neighbours of that window */
+    for (time_t w = window - 20; w <= window + 20; w++)
+        ck_assert_int_ge(og_sched_refresh_at(0, w, 50, 0xFFFFFFFFu, 5), 5);
+}
+END_TEST
+
+/* Anything at all: no crash, no UB (the san build aborts on overflow), and
+ * the answer is never before now nor, for a real window, at or after its end. */
+START_TEST(absurd_windows_are_handled)
+{
+    const time_t vals[] = { INT64_MIN, INT64_MIN + 1, -((time_t)1 << 40), -86400, -1, 0, 1, 2,
+                            86400, 1700000000, (time_t)1 << 40, INT64_MAX - 1, INT64_MAX };
+    const int pcts[] = { -5, 0, 1, 50, 99, 100, 1000 };
+    const uint32_t rnds[] = { 0, 1, 0x7FFFFFFFu, 0xFFFFFFFFu };
+    const size_t nv = sizeof(vals) / sizeof(vals[0]);
+    for (size_t a = 0; a < nv; a++)
+        for (size_t b = 0; b < nv; b++)
+            for (size_t c = 0; c < nv; c++)
+                for (size_t p = 0; p < sizeof(pcts) / sizeof(pcts[0]); p++)
+                    for (size_t k = 0; k < sizeof(rnds) / sizeof(rnds[0]); k++) {
+                        time_t tu = vals[a], nu = vals[b], now = vals[c];
+                        time_t at = og_sched_refresh_at(tu, nu, pcts[p], rnds[k], now);
+                        ck_assert_int_ge(at, now);
+                        if (nu > tu && now < nu - 1)
+                            ck_assert_int_lt(at, nu);
+                        if (nu <= tu)
+                            ck_assert_int_eq(at, now);
+                    }
+    for (size_t a = 0; a < nv; a++)
+        for (size_t b = 0; b < nv; b++)
+            for (unsigned n = 0; n < 70; n += 7) {
+                time_t now = vals[a], until = vals[b];
+                time_t at = og_sched_retry_at(now, n, until);
+                ck_assert_int_ge(at, now);
+                if (now < INT64_MAX)
+                    ck_assert_int_gt(at, now);
+                if (until > now && (uint64_t)until - (uint64_t)now > 1)
+                    ck_assert_int_lt(at, until);
+            }
+}
+END_TEST
+
+/* More than a year of validity is suspicious: refreshed as if valid for a
+ * week, however long the response claims. */
+START_TEST(suspicious_windows_refresh_within_a_week)
+{
+    const time_t day = 86400, t0 = 1700000000;
+    ck_assert(!og_sched_window_suspicious(t0, t0 + 7 * day));
+    ck_assert(!og_sched_window_suspicious(t0, t0 + OG_SCHED_SUSPICIOUS_WINDOW));
+    ck_assert(og_sched_window_suspicious(t0, t0 + OG_SCHED_SUSPICIOUS_WINDOW + 1));
+    ck_assert(og_sched_window_suspicious(t0, t0 + 50 * 365 * day));
+    ck_assert(og_sched_window_suspicious(INT64_MIN, INT64_MAX));
+    ck_assert(!og_sched_window_suspicious(t0, t0));
+    ck_assert(!og_sched_window_suspicious(t0, t0 - 1));
+    /* a 100-day window is honoured; a 50-year one is treated as a week */
+    ck_assert_int_eq(og_sched_refresh_at(t0, t0 + 100 * day, 50, 0, t0), t0 + 50 * day);
+    ck_assert_int_eq(og_sched_refresh_at(t0, t0 + 50 * 365 * day, 50, 0, t0), t0 + OG_SCHED_CAPPED_WINDOW / 2);
+    for (uint32_t r = 0; r < 1000; r++) {
+        time_t at = og_sched_refresh_at(t0, t0 + 50 * 365 * day, 99, r * 2654435761u, t0);
+        ck_assert_int_lt(at, t0 + OG_SCHED_CAPPED_WINDOW);
+        ck_assert_int_ge(at, t0 + OG_SCHED_CAPPED_WINDOW * (99 - OG_JITTER_PERCENT) / 100);
+        at = og_sched_refresh_at(INT64_MIN, INT64_MAX, 50, r * 7919u, t0);
+        ck_assert_int_eq(at, t0);   /* the capped week ended long ago: refresh now */
+    }
+}
+END_TEST
+
 Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -92,6 +171,9 @@ Suite *sched_suite(void)
     tcase_add_test(tc, refresh_never_before_now_nor_past_next_update);
     tcase_add_test(tc, backoff_doubles_and_caps);
     tcase_add_test(tc, retry_always_before_next_update);
+    tcase_add_test(tc, jitter_span_of_two_to_the_32_does_not_divide_by_zero);
+    tcase_add_test(tc, absurd_windows_are_handled);
+    tcase_add_test(tc, suspicious_windows_refresh_within_a_week);
     suite_add_tcase(s, tc);
     return s;
 }

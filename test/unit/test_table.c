@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <openssl/sha.h>
 
 #include "og_table.h"
@@ -186,6 +188,115 @@ START_TEST(readers_never_see_torn_writes)
 }
 END_TEST
 
+/* A handshake during a publish: the writer holds the slot mid-write for
+ * about a millisecond (a writer preempted mid-copy); the reader must get a
+ * consistent staple, the old or the new one, never "busy" and nothing. */
+static volatile int mid_write;
+
+static void *slow_writer(void *arg)
+{
+    static unsigned char der[OG_SLOT_CAPACITY];
+    unsigned round = *(unsigned *)arg;
+    struct timespec ms = { 0, 1000000 };
+    size_t len = 2000 + round;
+    memset(der, (int)(len & 0xFF), len);
+    og_slot_meta m = meta(OG_STATUS_GOOD, (time_t)(2000000 + len));
+    ck_assert(og_table_publish_begin(table, 2, der, len, &m));
+    __atomic_store_n(&mid_write, 1, __ATOMIC_SEQ_CST);
+    nanosleep(&ms, NULL);
+    og_table_publish_commit(table, 2);
+    return NULL;
+}
+
+START_TEST(reader_during_a_slow_publish_gets_a_staple)
+{
+    unsigned char *buf = malloc(OG_SLOT_CAPACITY), first[1000];
+    memset(first, 1000 & 0xFF, sizeof(first));
+    og_slot_meta m0 = meta(OG_STATUS_GOOD, 2000000 + sizeof(first));
+    ck_assert(og_table_publish(table, 2, first, sizeof(first), &m0));
+    for (unsigned round = 0; round < 20; round++) {
+        pthread_t w;
+        size_t len = 0;
+        og_slot_meta m;
+        mid_write = 0;
+        pthread_create(&w, NULL, slow_writer, &round);
+        while (!__atomic_load_n(&mid_write, __ATOMIC_SEQ_CST))
+            ;
+        /* the handshake's question, asked while the slot is mid-write */
+        ck_assert_msg(og_table_staple(table, 2, 1000000, buf, OG_SLOT_CAPACITY, &len),
+                      "round %u: no staple during a publish", round);
+        ck_assert(og_table_read(table, 2, buf, OG_SLOT_CAPACITY, &len, &m));
+        ck_assert_int_eq(m.next_update, (time_t)(2000000 + len));
+        for (size_t j = 0; j < len; j++)
+            ck_assert_uint_eq(buf[j], len & 0xFF);
+        pthread_join(w, NULL);
+    }
+    free(buf);
+}
+END_TEST
+
+static double elapsed_ms(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* A writer that died mid-publish: readers get its response from the spare
+ * at once (they never wait for a writer that will not finish), and
+ * og_table_repair completes the slot and frees the spare. With every spare
+ * held by such writers, a publish falls back to writing in place: readers of
+ * that slot then wait a bounded time, not forever, until a repair. */
+START_TEST(writer_dying_mid_publish_is_harmless_and_repaired)
+{
+    unsigned char der[300], buf[OG_SLOT_CAPACITY];
+    size_t len = 0;
+    struct timespec t0;
+    og_slot_meta m = meta(OG_STATUS_GOOD, 2000000), got;
+    memset(der, 0x30, sizeof(der));
+    ck_assert(og_table_publish(table, 4, der, sizeof(der), &m));
+    ck_assert(og_table_publish_begin(table, 3, der, 250, &m));   /* and never commits */
+    ck_assert(og_table_staple(table, 3, 1000000, buf, sizeof(buf), &len));
+    ck_assert_uint_eq(len, 250);
+    ck_assert_uint_eq(og_table_repair(table), 1);
+    ck_assert(og_table_read(table, 3, buf, sizeof(buf), &len, &got));
+    ck_assert_uint_eq(len, 250);
+    ck_assert_int_eq(got.next_update, 2000000);
+    ck_assert_uint_eq(og_table_repair(table), 0);
+    /* writers die on slots 10..10+N-1 until the spares run out */
+    unsigned s, held = 0;
+    for (s = 10; s < N; s++) {
+        og_slot_meta ms = meta(OG_STATUS_GOOD, 3000000 + s);
+        ck_assert(og_table_publish_begin(table, s, der, 100 + s, &ms));
+        if (og_table_read(table, s, buf, sizeof(buf), &len, &got) && len == 100 + s) {
+            held++;
+            continue;
+        }
+        break;                   /* no spare left: written in place, readers wait */
+    }
+    ck_assert_msg(s < N && held >= 4, "%u spares", held);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert(!og_table_read(table, s, buf, sizeof(buf), &len, NULL));
+    double waited = elapsed_ms(&t0);
+    ck_assert_msg(waited >= OG_TABLE_READ_WAIT_NS / 1e6 * 0.9 && waited < 1000, "waited %.2f ms", waited);
+    ck_assert_uint_eq(og_table_repair(table), held + 1);
+    for (unsigned i = 10; i < s; i++) {
+        ck_assert(og_table_read(table, i, buf, sizeof(buf), &len, &got));
+        ck_assert_uint_eq(len, 100 + i);
+        ck_assert_int_eq(got.next_update, 3000000 + i);
+    }
+    ck_assert(og_table_read(table, s, buf, sizeof(buf), &len, NULL));
+    ck_assert_uint_eq(len, 0);   /* the in-place one was torn: cleared */
+    /* the spares are free again: a held publish is readable at once */
+    ck_assert(og_table_publish_begin(table, 5, der, 77, &m));
+    ck_assert(og_table_read(table, 5, buf, sizeof(buf), &len, NULL));
+    ck_assert_uint_eq(len, 77);
+    og_table_publish_commit(table, 5);
+    ck_assert(og_table_staple(table, 4, 1000000, buf, sizeof(buf), &len));
+    ck_assert_uint_eq(len, sizeof(der));
+}
+END_TEST
+
 START_TEST(large_table_lookup)
 {
     enum { BIG = 10000 };
@@ -213,6 +324,8 @@ Suite *table_suite(void)
     tcase_add_test(tc, staple_rules);
     tcase_add_test(tc, carry_over_by_id);
     tcase_add_test(tc, readers_never_see_torn_writes);
+    tcase_add_test(tc, reader_during_a_slow_publish_gets_a_staple);
+    tcase_add_test(tc, writer_dying_mid_publish_is_harmless_and_repaired);
     tcase_add_test(tc, large_table_lookup);
     suite_add_tcase(s, tc);
     return s;
