@@ -1325,8 +1325,11 @@ void og_http_client_free(og_http_client *c)
 
 void og_http_client_sweep(og_http_client *c)
 {
-    conn *drop = NULL, **pp = &c->idle;
+    conn *drop = NULL, **pp;
     og_ms now = mono_ms();
+    if (!c)
+        return;
+    pp = &c->idle;
     pthread_mutex_lock(&c->lock);
     while (*pp) {
         conn *x = *pp;

@@ -33,6 +33,7 @@ typedef struct refresher {
     pthread_cond_t wake;
     int stopping;
     unsigned cursor;             /* where pick_due goes on from */
+    og_http_client *http;        /* the workers' DNS cache and kept connections */
 } refresher;
 
 #define LOG(r, level, ...) OG_LOG((r)->cfg->log, (r)->cfg->log_baton, level, __VA_ARGS__)
@@ -45,7 +46,8 @@ static uint32_t random32(void)
     return v;
 }
 
-void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
+static void fetch_and_verify(og_http_client *http, const og_target *t, time_t now,
+                             og_fetch_outcome *out)
 {
     unsigned char *req = NULL, *body = NULL;
     size_t req_len = 0, body_len = 0;
@@ -55,8 +57,8 @@ void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
         snprintf(out->why, sizeof(out->why), "cannot build the OCSP request");
         return;
     }
-    if (!og_http_fetch_ocsp(t->url, req, req_len, t->proxy, t->timeout, OG_MAX_RESPONSE,
-                            &body, &body_len, out->why, sizeof(out->why))) {
+    if (!og_http_fetch(http, t->url, req, req_len, t->proxy, t->timeout, OG_MAX_RESPONSE,
+                       &body, &body_len, out->why, sizeof(out->why))) {
         OPENSSL_free(req);
         return;
     }
@@ -71,6 +73,11 @@ void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
     } else {
         free(body);
     }
+}
+
+void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
+{
+    fetch_and_verify(NULL, t, now, out);
 }
 
 int og_adopt_response(og_table *table, const og_target *t, const unsigned char *der,
@@ -279,7 +286,7 @@ static void *worker_main(void *arg)
             adopted = adopt_from_cache(r, (unsigned)i, time(NULL), 1, "adopted from the shared cache");
         }
         if (!adopted || r->st[i].due <= time(NULL)) {
-            og_fetch_and_verify(&r->cfg->targets[i], now, &o);
+            fetch_and_verify(r->http, &r->cfg->targets[i], now, &o);
             pthread_mutex_lock(&r->lock);
             apply_outcome(r, (unsigned)i, &o, time(NULL));
             free(o.der);
@@ -348,6 +355,8 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     }
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.wake, NULL);
+    /* NULL (out of memory): each fetch then uses a client of its own */
+    r.http = og_http_client_new(&(og_http_config){ .log = cfg->log, .log_baton = cfg->log_baton });
     load_initial(&r, time(NULL));
     if (nworkers > cfg->ntargets && cfg->ntargets > 0)
         nworkers = cfg->ntargets;
@@ -364,6 +373,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         expire_stale(&r, time(NULL));
         pthread_cond_broadcast(&r.wake);
         pthread_mutex_unlock(&r.lock);
+        og_http_client_sweep(r.http);
         sleep(1);
     }
     pthread_mutex_lock(&r.lock);
@@ -372,6 +382,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     pthread_mutex_unlock(&r.lock);
     for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i], NULL);
+    og_http_client_free(r.http);
     pthread_cond_destroy(&r.wake);
     pthread_mutex_destroy(&r.lock);
     free(workers);
