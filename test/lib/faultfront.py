@@ -36,6 +36,16 @@ KEEPABLE = ("pass", "delay:", "file:", "upstream:", "garbage")
 conn_ids = itertools.count(1)
 
 
+log_lock = threading.Lock()
+
+
+def log(line):
+    """One whole line per write: lines of concurrent requests never mix."""
+    with log_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def mode():
     try:
         with open(mode_file) as f:
@@ -171,8 +181,8 @@ def handle(conn, peer):
                 return  # a port probe, or the client closed a kept connection
             m = mode()
             request, proxied = origin_form(request)
-            print("request", m, int(time.time()), "proxied" if proxied else "direct",
-                  "conn=%d" % cid, "peer=%s" % peer, flush=True)
+            log("request %s %d %s conn=%d peer=%s" % (m, int(time.time()),
+                "proxied" if proxied else "direct", cid, peer))
             try:
                 reply = answer(m, request)
             except ConnectionResetError:
