@@ -8,7 +8,7 @@ include apxs.mk
 # library that the modules, the unit tests, the fuzzers and the benches link.
 OG_SRC       := mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard/og_sched.c \
                 mod_ocsp_guard/og_table.c mod_ocsp_guard/og_refresher.c
-SOC_SRC      := socache_ocsp/soc_record.c
+SOC_SRC      := socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/soc_redis.c
 # The httpd glue of each module.
 GUARD_GLUE   := mod_ocsp_guard/guard_log.c mod_ocsp_guard/guard_cache.c mod_ocsp_guard/guard_config.c \
                 mod_ocsp_guard/guard_registry.c mod_ocsp_guard/guard_table.c \
@@ -97,7 +97,7 @@ UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpthread
 UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/test_ocsp.c test/unit/test_sched.c \
                test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
-               test/unit/test_http.c
+               test/unit/test_http.c test/unit/test_redis.c
 UNIT_DEPS   := $(UNIT_SRC) $(wildcard test/unit/*.h) $(GUARD_HDR)
 
 build/unit/unit_tests: $(UNIT_DEPS) build/lib/libog.a build/lib/libsoc.a
@@ -117,7 +117,7 @@ unit-run: build/unit/unit_tests build/unit/unit_tests_san
 # The cores include no httpd or APR header; the glue files include only
 # the headers of the units below them.
 check-layers:
-	@sh build/check-layers
+	@python3 build/check-layers
 
 # ------------------------------------------------------ integration, test
 integration: test-deps
@@ -125,7 +125,7 @@ integration: test-deps
 	bash test/integration/run.sh
 
 SAN_TESTS := basic graceful persist cluster configtest dump_ocsp refresher_restart proxy redirect \
-             refresher_life keepalive dualstack
+             refresher_life symlink redis_hostile keepalive dualstack
 test-sanitize: modules $(ASAN_MODULES)
 	H_SANITIZE=1 bash test/integration/run.sh $(SAN_TESTS:%=test/integration/t_%.sh)
 
@@ -140,7 +140,7 @@ test: test-deps
 # ------------------------------------------------------------------ fuzzing
 # libFuzzer on the cores. make test runs each target FUZZ_SECONDS (20) from
 # the corpus committed under test/fuzz/corpus/; make fuzz runs longer.
-FUZZ_TARGETS := verify record
+FUZZ_TARGETS := verify record redis
 FUZZ_SECONDS ?= 20
 build/fuzz/fuzz_verify: test/fuzz/fuzz_verify.c test/unit/testpki.c build/lib/fuzz/libog.a
 	@mkdir -p build/fuzz
@@ -148,6 +148,10 @@ build/fuzz/fuzz_verify: test/fuzz/fuzz_verify.c test/unit/testpki.c build/lib/fu
 build/fuzz/fuzz_record: test/fuzz/fuzz_record.c build/lib/fuzz/libsoc.a
 	@mkdir -p build/fuzz
 	clang $(FUZZ_LINK) -Isocache_ocsp -o $@ $(filter %.c,$^) build/lib/fuzz/libsoc.a
+
+build/fuzz/fuzz_redis: test/fuzz/fuzz_redis.c build/lib/fuzz/libsoc.a
+	@mkdir -p build/fuzz
+	clang $(FUZZ_LINK) -Isocache_ocsp -o $@ $(filter %.c,$^) build/lib/fuzz/libsoc.a -lpthread
 
 fuzz-run: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@for t in $(FUZZ_TARGETS); do \

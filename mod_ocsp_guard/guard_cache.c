@@ -24,6 +24,9 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
     } while (0)
 
 static APR_OPTIONAL_FN_TYPE(socache_ocsp_retrieve_shared) *retrieve_shared;
+/* socache_ocsp's local tier alone: its retrieve() would also return Redis
+ * values, which are read through load_shared and stored once verified */
+static APR_OPTIONAL_FN_TYPE(socache_ocsp_retrieve_local) *retrieve_local;
 
 const char *guard_cache_effective_spec(apr_pool_t *p, const char *configured)
 {
@@ -91,6 +94,8 @@ static int cache_retrieve(guard_cache *c, int shared, const unsigned char *id, u
     apr_pool_create(&tmp, NULL);
     if (shared)
         rv = retrieve_shared(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
+    else if (retrieve_local)
+        rv = retrieve_local(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp);
     else
         CACHE_CALL(c, rv = c->provider->retrieve(c->instance, c->s, id, OG_ID_LEN, buf, &n, tmp));
     apr_pool_destroy(tmp);
@@ -135,4 +140,6 @@ void guard_cache_ops(guard_cache *c, og_cache_ops *ops)
     retrieve_shared = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_retrieve_shared);
     if (retrieve_shared && !strcmp(c->provider->name, "ocsp"))
         ops->load_shared = cache_load_shared;
+    if (!strcmp(c->provider->name, "ocsp"))
+        retrieve_local = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_retrieve_local);
 }

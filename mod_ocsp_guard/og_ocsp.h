@@ -7,6 +7,11 @@
 #include <time.h>
 #include <openssl/x509.h>
 #include <openssl/ocsp.h>
+#include <openssl/opensslv.h>
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "mod_ocsp_guard needs OpenSSL 3.0 or later (its HTTP client and OCSP API)"
+#endif
 
 #define OG_ID_LEN 20                 /* SHA-1 of the leaf DER, as mod_ssl primes it */
 #define OG_MAX_RESPONSE (64 * 1024)  /* larger responses are refused */

@@ -1,8 +1,17 @@
 /* mod_socache_ocsp: an ap_socache provider ("ocsp") with a crash-safe local
- * directory tier (restart persistence) and an optional Redis tier through
- * apr_redis (cluster sharing). The record format and file handling live in
- * soc_record.c, which knows nothing of httpd. */
+ * directory tier (restart persistence) and an optional Redis tier (cluster
+ * sharing). The record format and file handling live in soc_record.c, the
+ * safe opening of the directory in soc_path.c and the Redis client in
+ * soc_redis.c; none of them knows httpd.
+ *
+ * What root does here: init() runs in the root parent at every start and
+ * graceful restart, configtest and DUMP_OCSP run as root. The consumer
+ * directory belongs to the server's user, so root reaches it only through a
+ * descriptor opened without following symlinks (soc_dir_walk), chowns only a
+ * directory it has just created, and leaves the sweep of the directory's
+ * content to a process running as the server's user. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,25 +23,29 @@
 #include "ap_socache.h"
 #include "unixd.h"
 #include "apr_atomic.h"
-#include "apr_file_info.h"
 #include "apr_lib.h"
-#include "apr_redis.h"
 #include "apr_strings.h"
 
 #include "mod_socache_ocsp.h"
+#include "soc_path.h"
 #include "soc_record.h"
+#include "soc_redis.h"
 
 module AP_MODULE_DECLARE_DATA socache_ocsp_module;
 APLOG_USE_MODULE(socache_ocsp);
 
+/* Message IDs, shared with mod_ocsp_guard's numbering (docs/MESSAGES.md). */
+#define SOC_LOGNO(n) "OG" #n ": "
+
 #define REDIS_RETRY apr_time_from_sec(5)
-#define REDIS_CONN_TTL apr_time_from_sec(60)
 
 struct ap_socache_instance_t {
     soc_args args;
+    char auth_user[256], auth_pass[512];   /* from auth=FILE, read at create() */
     const char *dir;             /* DIR/<consumer name> once initialised */
+    int dirfd;                   /* that directory, opened without following symlinks */
     const char *redis_prefix;    /* prefix + consumer name + ":" */
-    apr_redis_t *redis;
+    soc_redis *redis;
     volatile apr_uint32_t redis_down;
     apr_time_t redis_retry_at;
     volatile apr_uint32_t store_failing;
@@ -44,14 +57,33 @@ static apr_int64_t now_usec(void)
     return (apr_int64_t)apr_time_now();
 }
 
+/* The password lives in the configuration pool; wipe it with the pool. */
+static apr_status_t wipe_secret(void *data)
+{
+    ap_socache_instance_t *inst = data;
+    explicit_bzero(inst->auth_pass, sizeof(inst->auth_pass));
+    return APR_SUCCESS;
+}
+
 static const char *socache_ocsp_create(ap_socache_instance_t **instance, const char *arg,
                                        apr_pool_t *tmp, apr_pool_t *p)
 {
     ap_socache_instance_t *inst = apr_pcalloc(p, sizeof(*inst));
-    char err[512];
+    char err[1024];
     (void)tmp;
+    inst->dirfd = -1;
     if (soc_parse_args(arg, &inst->args, err, sizeof(err)))
         return apr_psprintf(p, "socache ocsp: %s", err);
+    if (*inst->args.auth_file) {
+        if (!*inst->args.redis_host)
+            return "socache ocsp: auth= needs redis=HOST:PORT";
+        /* create() runs as root when the configuration is read: the file
+         * can be one that only root reads */
+        apr_pool_cleanup_register(p, inst, wipe_secret, apr_pool_cleanup_null);
+        if (soc_redis_read_auth(inst->args.auth_file, inst->auth_user, sizeof(inst->auth_user),
+                                inst->auth_pass, sizeof(inst->auth_pass), err, sizeof(err)))
+            return apr_psprintf(p, "socache ocsp: %s", err);
+    }
     *instance = inst;
     return NULL;
 }
@@ -61,52 +93,60 @@ static int redis_usable(ap_socache_instance_t *inst)
     return inst->redis && (!inst->redis_down || apr_time_now() >= inst->redis_retry_at);
 }
 
-/* Tracks Redis health: a failure or an answer slower than timeout= marks it
- * down for a few seconds, so a sick Redis costs at most one caller per try. */
-static void redis_outcome(ap_socache_instance_t *inst, server_rec *s, apr_status_t rv,
-                          apr_time_t started)
+/* Tracks Redis health: a failure (timeout=, connection, AUTH, protocol)
+ * marks it down for a few seconds, so a sick Redis costs at most one caller
+ * per try. A miss or an oversized value says nothing about Redis's health. */
+static void redis_outcome(ap_socache_instance_t *inst, server_rec *s, soc_redis_status st,
+                          const char *why)
 {
-    apr_interval_time_t took = apr_time_now() - started;
-    int failed = (rv != APR_SUCCESS && rv != APR_NOTFOUND) ||
-                 took > apr_time_from_msec(inst->args.timeout_ms);
-    if (failed) {
+    if (st != SOC_REDIS_OK && st != SOC_REDIS_MISS && st != SOC_REDIS_TOO_BIG) {
         apr_atomic_inc32(&inst->redis_errors);
         inst->redis_retry_at = apr_time_now() + REDIS_RETRY;
         if (!apr_atomic_xchg32(&inst->redis_down, 1))
-            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "Redis %s:%d %s (%" APR_TIME_T_FMT
-                         " ms); working from %s alone and trying Redis again every %d s",
-                         inst->args.redis_host, inst->args.redis_port,
-                         rv == APR_SUCCESS || rv == APR_NOTFOUND ? "answered too slowly" : "failed",
-                         apr_time_as_msec(took), inst->dir, (int)apr_time_sec(REDIS_RETRY));
+            ap_log_error(APLOG_MARK, st == SOC_REDIS_AUTH ? APLOG_ERR : APLOG_WARNING, 0, s,
+                         SOC_LOGNO(00801) "socache ocsp: %s; working from %s alone and trying Redis again every %d s",
+                         why, inst->dir, (int)apr_time_sec(REDIS_RETRY));
     } else if (apr_atomic_xchg32(&inst->redis_down, 0)) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "Redis %s:%d answers again; sharing resumed",
-                     inst->args.redis_host, inst->args.redis_port);
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SOC_LOGNO(00802) "socache ocsp: Redis %s:%d answers again; "
+                     "sharing resumed", inst->args.redis_host, inst->args.redis_port);
     }
 }
 
-static apr_status_t make_dir(ap_socache_instance_t *inst, server_rec *s, const char *dir,
-                             apr_pool_t *p)
+typedef struct sweep_ctx {
+    ap_socache_instance_t *inst;
+    server_rec *s;
+} sweep_ctx;
+
+static void log_bad_record(void *ctx, const char *name, soc_result why)
 {
-    apr_status_t rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, p);
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "socache ocsp: cannot create directory %s", dir);
-        return rv;
-    }
-    /* The parent runs as root; the children, which store, do not. */
-    if (geteuid() == 0 && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) < 0) {
-        rv = APR_FROM_OS_ERROR(errno);
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "socache ocsp: cannot hand %s to the server's "
-                     "user", dir);
-        return rv;
-    }
-    (void)inst;
-    return APR_SUCCESS;
+    sweep_ctx *c = ctx;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s, SOC_LOGNO(00803) "socache ocsp: record %s/%s was unusable (%s) "
+                 "and is removed", c->inst->dir, name, soc_result_name(why));
 }
 
-static void log_bad_record(void *ctx, const char *path, soc_result why)
+/* Runs as the server's user (see init): its directory, its files. */
+static int sweep_as_server_user(void *data)
 {
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ctx, "socache ocsp: record %s was unusable (%s) "
-                 "and is removed", path, soc_result_name(why));
+    sweep_ctx *c = data;
+    soc_sweep_stats st;
+    if (faccessat(c->inst->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0)
+        return 2;
+    soc_sweep_at(c->inst->dirfd, now_usec(), 0, NULL, log_bad_record, c, &st);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, c->s, SOC_LOGNO(00804) "socache ocsp: %s holds %u record(s); swept %u "
+                 "expired, %u corrupt, %u stale temporary", c->inst->dir, st.kept, st.expired,
+                 st.corrupt, st.stale_tmp);
+    return 0;
+}
+
+/* The ids the children run as, when this process is root; else -1. */
+static long server_uid(void)
+{
+    return geteuid() == 0 ? (long)ap_unixd_config.user_id : -1;
+}
+
+static long server_gid(void)
+{
+    return geteuid() == 0 ? (long)ap_unixd_config.group_id : -1;
 }
 
 static const char *base_dir(ap_socache_instance_t *inst, apr_pool_t *p)
@@ -125,18 +165,28 @@ static const char *consumer_name(const char *cname, apr_pool_t *p)
     return consumer;
 }
 
-static apr_status_t redis_connect(ap_socache_instance_t *inst, apr_redis_t **rc,
-                                  apr_redis_server_t **server, apr_pool_t *p)
+static apr_status_t close_dirfd(void *data)
 {
-    /* apr_redis counts its socket timeout in whole seconds */
-    apr_uint32_t rwto = (apr_uint32_t)((inst->args.timeout_ms + 999) / 1000);
-    apr_status_t rv = apr_redis_create(p, 1, 0, rc);
-    if (rv == APR_SUCCESS)
-        rv = apr_redis_server_create(p, inst->args.redis_host, (apr_port_t)inst->args.redis_port,
-                                     0, 1, 16, (apr_uint32_t)REDIS_CONN_TTL, rwto, server);
-    if (rv == APR_SUCCESS)
-        rv = apr_redis_add_server(*rc, *server);
-    return rv;
+    ap_socache_instance_t *inst = data;
+    if (inst->dirfd >= 0)
+        close(inst->dirfd);
+    inst->dirfd = -1;
+    return APR_SUCCESS;
+}
+
+static apr_status_t free_redis(void *data)
+{
+    ap_socache_instance_t *inst = data;
+    soc_redis_free(inst->redis);
+    inst->redis = NULL;
+    return APR_SUCCESS;
+}
+
+/* A client for the configured Redis; the name is resolved here, once. */
+static soc_redis *redis_client(ap_socache_instance_t *inst, char *err, size_t errlen)
+{
+    return soc_redis_new(inst->args.redis_host, inst->args.redis_port, inst->args.timeout_ms,
+                         inst->auth_user, inst->auth_pass, err, errlen);
 }
 
 static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *cname,
@@ -144,29 +194,46 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
                                       apr_pool_t *p)
 {
     const char *consumer = consumer_name(cname, p);
-    const char *base = base_dir(inst, p);
-    soc_sweep_stats st;
-    apr_status_t rv;
+    sweep_ctx ctx = { inst, s };
+    soc_walk w;
+    int rc;
     (void)hints;
-    inst->dir = apr_pstrcat(p, base, "/", consumer, NULL);
-    if ((rv = make_dir(inst, s, base, p)) != APR_SUCCESS || (rv = make_dir(inst, s, inst->dir, p)) != APR_SUCCESS)
-        return rv;
-    if (access(inst->dir, W_OK) < 0 && geteuid() != 0) {
-        rv = APR_FROM_OS_ERROR(errno);
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "socache ocsp: %s is not writable", inst->dir);
-        return rv;
+    inst->dir = apr_pstrcat(p, base_dir(inst, p), "/", consumer, NULL);
+    /* Creates what is missing (root-owned, 0755) and hands only a consumer
+     * directory it created itself to the server's user. */
+    soc_dir_walk(inst->dir, SOC_WALK_CREATE, server_uid(), server_gid(), &w);
+    if (w.fd < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(w.err), s, SOC_LOGNO(00805) "socache ocsp: %s", w.msg);
+        return APR_FROM_OS_ERROR(w.err);
     }
-    soc_sweep(inst->dir, now_usec(), NULL, log_bad_record, s, &st);
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "socache ocsp: %s holds %u record(s); swept %u "
-                 "expired, %u corrupt, %u stale temporary", inst->dir, st.kept, st.expired,
-                 st.corrupt, st.stale_tmp);
+    inst->dirfd = w.fd;
+    apr_pool_cleanup_register(p, inst, close_dirfd, apr_pool_cleanup_null);
+    if (w.created)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SOC_LOGNO(00806) "socache ocsp: created %s for the server's user",
+                     inst->dir);
+    /* The directory's content is the server's user's to write: read and
+     * delete it as that user, so nothing planted there is ever acted on
+     * with root's rights. */
+    rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), sweep_as_server_user, &ctx)
+                        : sweep_as_server_user(&ctx);
+    if (rc == 2) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_EACCES, s, SOC_LOGNO(00807) "socache ocsp: %s is not writable by the "
+                     "server's user; it existed already and is left as it is: give it to that "
+                     "user or remove it so it is created", inst->dir);
+        return APR_EACCES;
+    }
+    if (rc != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00808) "socache ocsp: could not sweep %s as the "
+                     "server's user (%s); continuing without the sweep", inst->dir,
+                     rc == 126 ? "cannot switch to that user" : "no process");
     if (*inst->args.redis_host) {
-        apr_redis_server_t *server;
+        char err[512];
         inst->redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
-        if ((rv = redis_connect(inst, &inst->redis, &server, p)) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "socache ocsp: cannot set up Redis %s:%d",
-                         inst->args.redis_host, inst->args.redis_port);
-            return rv;
+        if (!(inst->redis = redis_client(inst, err, sizeof(err)))) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, SOC_LOGNO(00809) "socache ocsp: %s; working from %s alone "
+                         "until the next restart", err, inst->dir);
+        } else {
+            apr_pool_cleanup_register(p, inst, free_redis, apr_pool_cleanup_null);
         }
     }
     return APR_SUCCESS;
@@ -175,7 +242,7 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
 static void socache_ocsp_destroy(ap_socache_instance_t *inst, server_rec *s)
 {
     (void)inst;
-    (void)s;                     /* everything lives in the pool */
+    (void)s;                     /* the pool's cleanups close and free */
 }
 
 static const char *redis_key(ap_socache_instance_t *inst, const unsigned char *id,
@@ -192,96 +259,127 @@ static apr_status_t socache_ocsp_store(ap_socache_instance_t *inst, server_rec *
                                        apr_time_t expiry, unsigned char *data,
                                        unsigned int datalen, apr_pool_t *p)
 {
-    int rc = soc_file_store(inst->dir, id, idlen, data, datalen, (int64_t)expiry);
+    int rc = soc_file_store_at(inst->dirfd, id, idlen, data, datalen, (int64_t)expiry);
     if (rc) {
         if (!apr_atomic_xchg32(&inst->store_failing, 1))
-            ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(rc), s, "socache ocsp: cannot "
+            ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(rc), s, SOC_LOGNO(00810) "socache ocsp: cannot "
                          "write records in %s; the previous records stay readable", inst->dir);
     } else if (apr_atomic_xchg32(&inst->store_failing, 0)) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "socache ocsp: writing records in %s works "
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SOC_LOGNO(00811) "socache ocsp: writing records in %s works "
                      "again", inst->dir);
     }
     if (redis_usable(inst)) {
         const char *key = redis_key(inst, id, idlen, p);
-        apr_size_t size = soc_record_size(idlen, datalen);
-        unsigned char *rec = apr_palloc(p, size);
         apr_interval_time_t left = expiry - apr_time_now();
-        apr_uint32_t ttl = left > 0 ? (apr_uint32_t)((left + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC) : 1;
-        if (key && left > 0) {
-            apr_time_t started = apr_time_now();
+        if (key && left > 0 && datalen <= SOC_MAX_VALUE) {
+            apr_size_t size = soc_record_size(idlen, datalen);
+            unsigned char *rec = apr_palloc(p, size);
+            unsigned ttl = (unsigned)((left + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC);
+            char why[512];
+            soc_redis_status st;
             soc_record_encode(rec, id, idlen, data, datalen, (int64_t)expiry);
-            redis_outcome(inst, s, apr_redis_setex(inst->redis, key, (char *)rec, size, ttl, 0),
-                          started);
+            st = soc_redis_setex(inst->redis, key, rec, size, ttl, why, sizeof(why));
+            redis_outcome(inst, s, st, why);
         }
     }
     return rc ? APR_FROM_OS_ERROR(rc) : APR_SUCCESS;
 }
 
-/* GET from Redis and check the record as strictly as a local one. */
-static apr_status_t redis_fetch(ap_socache_instance_t *inst, server_rec *s,
-                                const unsigned char *id, unsigned int idlen, soc_record *rec,
-                                apr_pool_t *p)
+/* Reads the Redis record of id, never more than a record holding *datalen
+ * bytes of value can take, checks it as strictly as a local one and copies
+ * the value out. The value is not verified (only the consumer can) and is
+ * never written to the local directory. */
+static apr_status_t redis_fetch(ap_socache_instance_t *inst, soc_redis *redis, server_rec *s,
+                                const unsigned char *id, unsigned int idlen, unsigned char *data,
+                                unsigned int *datalen, apr_pool_t *p)
 {
     const char *key = redis_key(inst, id, idlen, p);
-    char *val = NULL;
-    apr_size_t len = 0;
-    apr_time_t started = apr_time_now();
-    apr_status_t rv;
+    size_t cap = soc_record_size(idlen, *datalen < SOC_MAX_VALUE ? *datalen : SOC_MAX_VALUE), len = 0;
+    unsigned char *val;
+    char why[512];
+    soc_redis_status st;
     soc_result res;
+    soc_record rec;
     if (!key)
         return APR_NOTFOUND;
-    rv = apr_redis_getp(inst->redis, p, key, &val, &len, NULL);
-    redis_outcome(inst, s, rv, started);
-    if (rv != APR_SUCCESS)
-        return APR_NOTFOUND;
-    res = soc_record_decode((unsigned char *)val, len, now_usec(), rec);
-    if (res == SOC_OK && (rec->klen != idlen || memcmp(rec->key, id, idlen)))
-        res = SOC_WRONG_KEY;
-    if (res != SOC_OK) {
-        ap_log_error(APLOG_MARK, res == SOC_EXPIRED ? APLOG_DEBUG : APLOG_WARNING, 0, s,
-                     "socache ocsp: Redis key %s: %s; ignored", key, soc_result_name(res));
+    val = apr_palloc(p, cap);
+    st = soc_redis_get(redis, key, val, cap, &len, why, sizeof(why));
+    if (redis == inst->redis)
+        redis_outcome(inst, s, st, why);
+    if (st == SOC_REDIS_TOO_BIG) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00812) "socache ocsp: Redis key %s holds more than "
+                     "%" APR_SIZE_T_FMT " bytes, more than any record this consumer accepts; ignored",
+                     key, cap);
         return APR_NOTFOUND;
     }
+    if (st != SOC_REDIS_OK)
+        return st == SOC_REDIS_MISS ? APR_NOTFOUND : APR_EGENERAL;
+    res = soc_record_decode(val, len, now_usec(), &rec);
+    if (res == SOC_OK && (rec.klen != idlen || memcmp(rec.key, id, idlen)))
+        res = SOC_WRONG_KEY;
+    if (res == SOC_OK && rec.vlen > *datalen)
+        res = SOC_TOO_LARGE;
+    if (res != SOC_OK) {
+        ap_log_error(APLOG_MARK, res == SOC_EXPIRED ? APLOG_DEBUG : APLOG_WARNING, 0, s,
+                     SOC_LOGNO(00813) "socache ocsp: Redis key %s: %s; ignored", key, soc_result_name(res));
+        return APR_NOTFOUND;
+    }
+    memcpy(data, rec.value, rec.vlen);
+    *datalen = (unsigned int)rec.vlen;
     return APR_SUCCESS;
 }
 
-static apr_status_t copy_out(const soc_record *rec, unsigned char *data, unsigned int *datalen)
-{
-    if (rec->vlen > *datalen)
-        return APR_ENOSPC;
-    memcpy(data, rec->value, rec->vlen);
-    *datalen = (unsigned int)rec->vlen;
-    return APR_SUCCESS;
-}
-
-static apr_status_t socache_ocsp_retrieve(ap_socache_instance_t *inst, server_rec *s,
-                                          const unsigned char *id, unsigned int idlen,
-                                          unsigned char *data, unsigned int *datalen,
-                                          apr_pool_t *p)
+static apr_status_t local_retrieve(ap_socache_instance_t *inst, server_rec *s,
+                                   const unsigned char *id, unsigned int idlen,
+                                   unsigned char *data, unsigned int *datalen)
 {
     size_t vlen = 0;
-    int missing = 0;
-    soc_result res = soc_file_load(inst->dir, id, idlen, now_usec(), data, *datalen, &vlen,
-                                   NULL, &missing);
+    int missing = 0, removed = 0;
+    soc_result res = soc_file_load_at(inst->dirfd, id, idlen, now_usec(), data, *datalen, &vlen,
+                                      NULL, 0, &missing, &removed);
     if (res == SOC_OK) {
         apr_atomic_inc32(&inst->hits);
         *datalen = (unsigned int)vlen;
         return APR_SUCCESS;
     }
     if (!missing && res != SOC_EXPIRED) {
+        char name[2 * SOC_MAX_KEY + 1] = "?";
+        soc_key_filename(id, idlen, name, sizeof(name));
         apr_atomic_inc32(&inst->corrupt);
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "socache ocsp: a record in %s was unusable "
-                     "(%s) and is removed; treated as a miss", inst->dir, soc_result_name(res));
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00814) "socache ocsp: record %s/%s was unusable "
+                     "(%s)%s; treated as a miss", inst->dir, name, soc_result_name(res),
+                     removed ? " and is removed" : "");
     }
-    if (redis_usable(inst)) {
-        soc_record rec;
-        if (redis_fetch(inst, s, id, idlen, &rec, p) == APR_SUCCESS &&
-            copy_out(&rec, data, datalen) == APR_SUCCESS) {
-            apr_atomic_inc32(&inst->redis_hits);
-            soc_file_store(inst->dir, id, idlen, rec.value, rec.vlen, rec.expiry);
-            return APR_SUCCESS;
-        }
+    return APR_NOTFOUND;
+}
+
+/* The local directory, then Redis. What comes from Redis is handed to the
+ * caller only: a Redis writer must not be able to plant records in the
+ * local tier, which every later start trusts as this node's own. */
+static apr_status_t socache_ocsp_retrieve(ap_socache_instance_t *inst, server_rec *s,
+                                          const unsigned char *id, unsigned int idlen,
+                                          unsigned char *data, unsigned int *datalen,
+                                          apr_pool_t *p)
+{
+    if (local_retrieve(inst, s, id, idlen, data, datalen) == APR_SUCCESS)
+        return APR_SUCCESS;
+    if (redis_usable(inst) && redis_fetch(inst, inst->redis, s, id, idlen, data, datalen, p)
+                              == APR_SUCCESS) {
+        apr_atomic_inc32(&inst->redis_hits);
+        return APR_SUCCESS;
     }
+    apr_atomic_inc32(&inst->misses);
+    return APR_NOTFOUND;
+}
+
+static apr_status_t socache_ocsp_retrieve_local(ap_socache_instance_t *inst, server_rec *s,
+                                                const unsigned char *id, unsigned int idlen,
+                                                unsigned char *data, unsigned int *datalen,
+                                                apr_pool_t *p)
+{
+    (void)p;
+    if (local_retrieve(inst, s, id, idlen, data, datalen) == APR_SUCCESS)
+        return APR_SUCCESS;
     apr_atomic_inc32(&inst->misses);
     return APR_NOTFOUND;
 }
@@ -291,23 +389,23 @@ static apr_status_t socache_ocsp_retrieve_shared(ap_socache_instance_t *inst, se
                                                  unsigned char *data, unsigned int *datalen,
                                                  apr_pool_t *p)
 {
-    soc_record rec;
     if (!redis_usable(inst))
         return APR_ENOTIMPL;
-    if (redis_fetch(inst, s, id, idlen, &rec, p) != APR_SUCCESS)
+    if (redis_fetch(inst, inst->redis, s, id, idlen, data, datalen, p) != APR_SUCCESS)
         return APR_NOTFOUND;
-    return copy_out(&rec, data, datalen);
+    apr_atomic_inc32(&inst->redis_hits);
+    return APR_SUCCESS;
 }
 
 static apr_status_t socache_ocsp_remove(ap_socache_instance_t *inst, server_rec *s,
                                         const unsigned char *id, unsigned int idlen, apr_pool_t *p)
 {
-    int rc = soc_file_remove(inst->dir, id, idlen);
+    int rc = soc_file_remove_at(inst->dirfd, id, idlen);
     if (redis_usable(inst)) {
         const char *key = redis_key(inst, id, idlen, p);
-        apr_time_t started = apr_time_now();
+        char why[512];
         if (key)
-            redis_outcome(inst, s, apr_redis_delete(inst->redis, key, 0), started);
+            redis_outcome(inst, s, soc_redis_del(inst->redis, key, why, sizeof(why)), why);
     }
     return rc ? APR_FROM_OS_ERROR(rc) : APR_SUCCESS;
 }
@@ -316,17 +414,18 @@ static void socache_ocsp_status(ap_socache_instance_t *inst, request_rec *r, int
 {
     soc_sweep_stats st;
     (void)flags;
-    soc_sweep(inst->dir, now_usec(), NULL, NULL, NULL, &st);
+    /* a status page counts; it does not clean up */
+    soc_sweep_at(inst->dirfd, now_usec(), SOC_LOAD_READONLY, NULL, NULL, NULL, &st);
     ap_rprintf(r, "cache type: <b>ocsp</b>, directory: <b>%s</b><br>", ap_escape_html(r->pool, inst->dir));
     ap_rprintf(r, "records: <b>%u</b>, bytes: <b>%" APR_UINT64_T_FMT "</b>, hits: <b>%u</b>, "
                "misses: <b>%u</b>, removed as corrupt: <b>%u</b><br>", st.kept, (apr_uint64_t)st.bytes,
                apr_atomic_read32(&inst->hits), apr_atomic_read32(&inst->misses),
                apr_atomic_read32(&inst->corrupt));
-    if (inst->redis)
+    if (*inst->args.redis_host)
         ap_rprintf(r, "redis: <b>%s:%d</b> %s, hits: <b>%u</b>, errors: <b>%u</b><br>",
                    ap_escape_html(r->pool, inst->args.redis_host), inst->args.redis_port,
-                   inst->redis_down ? "<b>down</b>" : "up", apr_atomic_read32(&inst->redis_hits),
-                   apr_atomic_read32(&inst->redis_errors));
+                   !inst->redis ? "<b>unresolved</b>" : inst->redis_down ? "<b>down</b>" : "up",
+                   apr_atomic_read32(&inst->redis_hits), apr_atomic_read32(&inst->redis_errors));
     else
         ap_rputs("redis: not configured<br>", r);
 }
@@ -357,37 +456,54 @@ static apr_status_t socache_ocsp_iterate(ap_socache_instance_t *inst, server_rec
 {
     iterate_ctx ctx = { inst, s, userctx, iterator, pool };
     soc_sweep_stats st;
-    apr_status_t rv = (apr_status_t)soc_sweep(inst->dir, now_usec(), iterate_visit, NULL, &ctx, &st);
+    apr_status_t rv = (apr_status_t)soc_sweep_at(inst->dirfd, now_usec(), 0, iterate_visit, NULL,
+                                                 &ctx, &st);
     if (st.corrupt)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "socache ocsp: removed %u unusable record(s) "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00815) "socache ocsp: removed %u unusable record(s) "
                      "from %s", st.corrupt, inst->dir);
     return rv;
 }
 
+static const char *consumer_dir(ap_socache_instance_t *inst, const char *cname, apr_pool_t *p)
+{
+    return apr_pstrcat(p, base_dir(inst, p), "/", consumer_name(cname, p), NULL);
+}
+
+/* configtest's DUMP_OCSP, as root: reads only. The directory is reached
+ * without following symlinks other users could have planted, the record is
+ * opened O_NOFOLLOW and nothing is removed, whatever it holds. */
 static apr_status_t socache_ocsp_inspect(ap_socache_instance_t *inst, server_rec *s,
                                          const char *cname, const unsigned char *id,
                                          unsigned int idlen, unsigned char *data,
                                          unsigned int *datalen, const char **where, apr_pool_t *p)
 {
     const char *consumer = consumer_name(cname, p);
-    const char *dir = apr_pstrcat(p, base_dir(inst, p), "/", consumer, NULL);
-    size_t vlen = 0;
-    int missing = 0;
+    soc_walk w;
     *where = "none";
-    if (soc_file_load(dir, id, idlen, now_usec(), data, *datalen, &vlen, NULL, &missing) == SOC_OK) {
-        *datalen = (unsigned int)vlen;
-        *where = "file";
-        return APR_SUCCESS;
+    soc_dir_walk(consumer_dir(inst, cname, p), 0, -1, -1, &w);
+    if (w.fd >= 0) {
+        size_t vlen = 0;
+        int missing = 0;
+        soc_result res = soc_file_load_at(w.fd, id, idlen, now_usec(), data, *datalen, &vlen, NULL,
+                                          SOC_LOAD_READONLY, &missing, NULL);
+        close(w.fd);
+        if (res == SOC_OK) {
+            *datalen = (unsigned int)vlen;
+            *where = "file";
+            return APR_SUCCESS;
+        }
     }
     if (*inst->args.redis_host) {
         ap_socache_instance_t probe = *inst;
-        apr_redis_server_t *server;
-        soc_record rec;
-        probe.dir = dir;
+        char err[512];
+        soc_redis *redis = redis_client(inst, err, sizeof(err));
+        apr_status_t rv = APR_NOTFOUND;
         probe.redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
-        if (redis_connect(&probe, &probe.redis, &server, p) == APR_SUCCESS &&
-            redis_fetch(&probe, s, id, idlen, &rec, p) == APR_SUCCESS &&
-            copy_out(&rec, data, datalen) == APR_SUCCESS) {
+        probe.dir = consumer_dir(inst, cname, p);
+        if (redis)
+            rv = redis_fetch(&probe, redis, s, id, idlen, data, datalen, p);
+        soc_redis_free(redis);
+        if (rv == APR_SUCCESS) {
             *where = "redis";
             return APR_SUCCESS;
         }
@@ -395,36 +511,52 @@ static apr_status_t socache_ocsp_inspect(ap_socache_instance_t *inst, server_rec
     return APR_NOTFOUND;
 }
 
+/* Runs as the server's user: 0, or why it cannot write in the directory. */
+static int server_user_can_write(void *data)
+{
+    int *fd = data;
+    return faccessat(*fd, ".", W_OK | X_OK, AT_EACCESS) < 0 ? (errno ? errno : EACCES) : 0;
+}
+
+/* configtest, as root: changes nothing on disk. A missing directory is
+ * judged creatable without creating it; an existing one must be a real
+ * directory the server's user can write in, which a process running as that
+ * user checks. */
 static const char *socache_ocsp_selftest(ap_socache_instance_t *inst, server_rec *s,
                                          const char *cname, const char **redis_problem,
                                          apr_pool_t *p)
 {
-    const char *dir = apr_pstrcat(p, base_dir(inst, p), "/", consumer_name(cname, p), NULL);
-    const char *probe = apr_pstrcat(p, dir, "/.tmp.configtest", NULL);
-    apr_status_t rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, p);
-    apr_file_t *f;
-    char err[128];
+    const char *dir = consumer_dir(inst, cname, p);
+    const char *problem = NULL;
+    soc_walk w;
     (void)s;
     *redis_problem = NULL;
     if (*inst->args.redis_host) {
-        apr_redis_t *rc;
-        apr_redis_server_t *server;
-        apr_status_t rrv = redis_connect(inst, &rc, &server, p);
-        if (rrv == APR_SUCCESS)
-            rrv = apr_redis_ping(server);
-        if (rrv != APR_SUCCESS)
+        char err[512];
+        soc_redis *redis = redis_client(inst, err, sizeof(err));
+        soc_redis_status st = redis ? soc_redis_ping(redis, err, sizeof(err)) : SOC_REDIS_IO;
+        if (st == SOC_REDIS_AUTH)
+            *redis_problem = apr_psprintf(p, "Redis %s:%d refuses the credentials of %s (%s)",
+                                          inst->args.redis_host, inst->args.redis_port,
+                                          inst->args.auth_file, err);
+        else if (st != SOC_REDIS_OK)
             *redis_problem = apr_psprintf(p, "Redis %s:%d does not answer (%s)", inst->args.redis_host,
-                                          inst->args.redis_port, apr_strerror(rrv, err, sizeof(err)));
+                                          inst->args.redis_port, err);
+        soc_redis_free(redis);
     }
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv))
-        return apr_psprintf(p, "cannot create %s (%s)", dir, apr_strerror(rv, err, sizeof(err)));
-    rv = apr_file_open(&f, probe, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
-                       APR_FPROT_OS_DEFAULT, p);
-    if (rv != APR_SUCCESS)
-        return apr_psprintf(p, "cannot write in %s (%s)", dir, apr_strerror(rv, err, sizeof(err)));
-    apr_file_close(f);
-    apr_file_remove(probe, p);
-    return NULL;
+    soc_dir_walk(dir, SOC_WALK_PROBE, -1, -1, &w);
+    if (w.fd < 0)
+        return w.missing ? NULL : apr_pstrdup(p, w.msg);
+    {
+        int rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), server_user_can_write, &w.fd)
+                                : server_user_can_write(&w.fd);
+        if (rc != 0)
+            problem = apr_psprintf(p, "cannot write in %s as the server's user (%s)", dir,
+                                   rc == 126 ? "cannot switch to that user" : rc < 0 ? "no process"
+                                   : strerror(rc));
+    }
+    close(w.fd);
+    return problem;
 }
 
 static const ap_socache_provider_t socache_ocsp_provider = {
@@ -445,6 +577,7 @@ static void register_hooks(apr_pool_t *p)
     ap_register_provider(p, AP_SOCACHE_PROVIDER_GROUP, "ocsp", AP_SOCACHE_PROVIDER_VERSION,
                          &socache_ocsp_provider);
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_retrieve_shared);
+    APR_REGISTER_OPTIONAL_FN(socache_ocsp_retrieve_local);
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_inspect);
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_selftest);
 }

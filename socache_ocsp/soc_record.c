@@ -1,3 +1,7 @@
+/* renameat2, RENAME_NOREPLACE */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "soc_record.h"
 
 #include <dirent.h>
@@ -26,6 +30,8 @@ const char *soc_result_name(soc_result r)
     case SOC_BAD_CHECKSUM: return "checksum mismatch";
     case SOC_EXPIRED: return "expired";
     case SOC_WRONG_KEY: return "record of another key";
+    case SOC_NOT_REGULAR: return "not a regular file";
+    case SOC_IO_ERROR: return "cannot be read";
     }
     return "?";
 }
@@ -169,16 +175,23 @@ const char *soc_parse_args(const char *arg, soc_args *out, char *err, size_t err
         }
         char *eq = strchr(part, '=');
         if (!eq) {
-            snprintf(err, errlen, "'%s' is not NAME=VALUE (redis=, prefix=, timeout=)", part);
+            snprintf(err, errlen, "'%s' is not NAME=VALUE (redis=, prefix=, timeout=, auth=)", part);
             return err;
         }
         *eq++ = '\0';
         if (!strcmp(part, "redis")) {
-            char *colon = strrchr(eq, ':');
+            char *colon = strrchr(eq, ':'), *host = eq;
+            size_t hl = colon ? (size_t)(colon - eq) : 0;
             if (colon)
                 *colon = '\0';
-            if (!colon || colon == eq || parse_uint(colon + 1, 1, 65535, &out->redis_port) ||
-                !copy_str(out->redis_host, sizeof(out->redis_host), eq)) {
+            if (hl >= 2 && eq[0] == '[' && eq[hl - 1] == ']') {
+                eq[hl - 1] = '\0';  /* [IPv6]:PORT */
+                host = eq + 1;
+            }
+            if (!colon || !*host || parse_uint(colon + 1, 1, 65535, &out->redis_port) ||
+                !copy_str(out->redis_host, sizeof(out->redis_host), host)) {
+                if (host != eq)
+                    eq[hl - 1] = ']';
                 if (colon)
                     *colon = ':';
                 snprintf(err, errlen, "redis='%s' is not HOST:PORT", eq);
@@ -195,8 +208,13 @@ const char *soc_parse_args(const char *arg, soc_args *out, char *err, size_t err
                 snprintf(err, errlen, "timeout='%s' is not a number of milliseconds from 1 to 60000", eq);
                 return err;
             }
+        } else if (!strcmp(part, "auth")) {
+            if (*eq != '/' || !copy_str(out->auth_file, sizeof(out->auth_file), eq)) {
+                snprintf(err, errlen, "auth='%s' must be the absolute path of a file", eq);
+                return err;
+            }
         } else {
-            snprintf(err, errlen, "unknown option '%s' (known: redis, prefix, timeout)", part);
+            snprintf(err, errlen, "unknown option '%s' (known: redis, prefix, timeout, auth)", part);
             return err;
         }
     }
@@ -216,12 +234,21 @@ int soc_key_filename(const unsigned char *key, size_t klen, char *out, size_t ou
     return 1;
 }
 
-static int record_path(const char *dir, const unsigned char *key, size_t klen, char *path, size_t len)
+/* ------------------------------------------------------------ record files
+ *
+ * Everything below works relative to a directory descriptor: a name is
+ * looked up in that directory alone, never through a symlink, so whoever can
+ * write in the directory can only affect entries of that directory. */
+
+#define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+/* O_NONBLOCK: a FIFO planted at a record's name must not block the open */
+#define RECORD_OPEN (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+static void tmp_name(char *out, size_t len)
 {
-    char name[2 * SOC_MAX_KEY + 1];
-    if (!soc_key_filename(key, klen, name, sizeof(name)))
-        return 0;
-    return snprintf(path, len, "%s/%s", dir, name) < (int)len;
+    static unsigned long counter;
+    snprintf(out, len, TMP_PREFIX "%ld.%lu.%lu", (long)getpid(), (unsigned long)pthread_self(),
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
 }
 
 static int write_all(int fd, const unsigned char *p, size_t n)
@@ -239,22 +266,21 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-int soc_file_store(const char *dir, const unsigned char *key, size_t klen,
-                   const unsigned char *value, size_t vlen, int64_t expiry)
+int soc_file_store_at(int dirfd, const unsigned char *key, size_t klen,
+                      const unsigned char *value, size_t vlen, int64_t expiry)
 {
-    static unsigned long counter;
-    char path[4352], tmp[4352];
+    char name[2 * SOC_MAX_KEY + 1], tmp[96];
     size_t size = soc_record_size(klen, vlen);
     unsigned char *rec;
     int fd, rc;
-    if (klen == 0 || vlen == 0 || vlen > SOC_MAX_VALUE || !record_path(dir, key, klen, path, sizeof(path)))
+    if (vlen == 0 || vlen > SOC_MAX_VALUE || !soc_key_filename(key, klen, name, sizeof(name)))
         return EINVAL;
-    snprintf(tmp, sizeof(tmp), "%s/" TMP_PREFIX "%ld.%lu.%lu", dir, (long)getpid(),
-             (unsigned long)pthread_self(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    tmp_name(tmp, sizeof(tmp));
     if (!(rec = malloc(size)))
         return ENOMEM;
     soc_record_encode(rec, key, klen, value, vlen, expiry);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* 0600: records may be TLS sessions; only the server's user reads them */
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = errno;
         free(rec);
@@ -266,10 +292,234 @@ int soc_file_store(const char *dir, const unsigned char *key, size_t klen,
         rc = errno;
     if (close(fd) < 0 && !rc)
         rc = errno;
-    if (!rc && rename(tmp, path) < 0)
+    if (!rc && renameat(dirfd, tmp, dirfd, name) < 0)
         rc = errno;
-    if (rc)
-        unlink(tmp);
+    if (rc) {
+        unlinkat(dirfd, tmp, 0);
+        return rc;
+    }
+    /* the rename is durable only once the directory is */
+    return fsync(dirfd) < 0 ? errno : 0;
+}
+
+/* Removes name only while it still is the file that was read (seen): a
+ * writer may have renamed a fresh record onto the name meanwhile. The file
+ * is first renamed aside, which is atomic, and then examined; a file that
+ * turns out to be someone else's is put back unless a yet newer one took
+ * the name in between. Returns 1 when removed. */
+static int remove_if_same(int dirfd, const char *name, const struct stat *seen)
+{
+    char aside[96];
+    struct stat st;
+    tmp_name(aside, sizeof(aside));
+    if (renameat(dirfd, name, dirfd, aside) < 0)
+        return 0;
+    if (fstatat(dirfd, aside, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        st.st_dev == seen->st_dev && st.st_ino == seen->st_ino) {
+        unlinkat(dirfd, aside, 0);
+        return 1;
+    }
+    if (renameat2(dirfd, aside, dirfd, name, RENAME_NOREPLACE) < 0) {
+        /* EEXIST: a newer record holds the name, drop this one. EINVAL: the
+         * file system has no NOREPLACE; link() does not replace either. */
+        if (errno == EINVAL)
+            (void)linkat(dirfd, aside, dirfd, name, 0);
+        unlinkat(dirfd, aside, 0);
+    }
+    return 0;
+}
+
+/* Opens and reads a record file. On SOC_OK *data (malloc'd) holds *n bytes
+ * and *st describes the file. Anything else means nothing was allocated;
+ * SOC_SHORT and SOC_TOO_LARGE are about a regular file's size. */
+static soc_result read_record_file(int dirfd, const char *name, unsigned char **data, size_t *n,
+                                   struct stat *st, int *missing)
+{
+    size_t got = 0;
+    int fd = openat(dirfd, name, RECORD_OPEN);
+    *data = NULL;
+    *n = 0;
+    if (fd < 0) {
+        if (errno == ENOENT)
+            *missing = 1;
+        /* ELOOP: a symlink; ENXIO: a socket */
+        return errno == ENOENT ? SOC_SHORT : errno == ELOOP || errno == ENXIO ? SOC_NOT_REGULAR
+                                                                              : SOC_IO_ERROR;
+    }
+    if (fstat(fd, st) < 0) {
+        close(fd);
+        return SOC_IO_ERROR;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return SOC_NOT_REGULAR;
+    }
+    if (st->st_size <= 0 || (uint64_t)st->st_size > SOC_MAX_RECORD) {
+        close(fd);
+        return st->st_size <= 0 ? SOC_SHORT : SOC_TOO_LARGE;
+    }
+    if (!(*data = malloc((size_t)st->st_size))) {
+        close(fd);
+        return SOC_IO_ERROR;
+    }
+    while (got < (size_t)st->st_size) {
+        ssize_t r = pread(fd, *data + got, (size_t)st->st_size - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(*data);
+            *data = NULL;
+            close(fd);
+            return SOC_IO_ERROR;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *n = got;
+    return SOC_OK;
+}
+
+/* Whether a result means the file's content is bad (and may be removed). */
+static int bad_content(soc_result r)
+{
+    return r != SOC_OK && r != SOC_NOT_REGULAR && r != SOC_IO_ERROR;
+}
+
+soc_result soc_file_load_at(int dirfd, const unsigned char *key, size_t klen, int64_t now,
+                            unsigned char *buf, size_t cap, size_t *vlen, int64_t *expiry,
+                            int flags, int *missing, int *removed)
+{
+    char name[2 * SOC_MAX_KEY + 1];
+    struct stat st;
+    unsigned char *data;
+    size_t n;
+    soc_record rec;
+    soc_result res;
+    *missing = 0;
+    if (removed)
+        *removed = 0;
+    if (!soc_key_filename(key, klen, name, sizeof(name))) {
+        *missing = 1;
+        return SOC_TOO_LARGE;
+    }
+    res = read_record_file(dirfd, name, &data, &n, &st, missing);
+    if (*missing)
+        return res;
+    if (res == SOC_OK) {
+        res = soc_record_decode(data, n, now, &rec);
+        if (res == SOC_OK && (rec.klen != klen || memcmp(rec.key, key, klen)))
+            res = SOC_WRONG_KEY;
+        if (res == SOC_OK && rec.vlen > cap)
+            res = SOC_TOO_LARGE;  /* the caller's buffer is too small: keep the file */
+        else if (res == SOC_OK) {
+            memcpy(buf, rec.value, rec.vlen);
+            *vlen = rec.vlen;
+            if (expiry)
+                *expiry = rec.expiry;
+        } else if (!(flags & SOC_LOAD_READONLY)) {
+            int gone = remove_if_same(dirfd, name, &st);
+            if (removed)
+                *removed = gone;
+        }
+        free(data);
+    } else if (bad_content(res) && !(flags & SOC_LOAD_READONLY)) {
+        int gone = remove_if_same(dirfd, name, &st);    /* empty or oversized */
+        if (removed)
+            *removed = gone;
+    }
+    return res;
+}
+
+int soc_file_remove_at(int dirfd, const unsigned char *key, size_t klen)
+{
+    char name[2 * SOC_MAX_KEY + 1];
+    if (!soc_key_filename(key, klen, name, sizeof(name)))
+        return EINVAL;
+    return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? errno : 0;
+}
+
+int soc_sweep_at(int dirfd, int64_t now, int flags, soc_visit_fn *visit, soc_bad_fn *bad, void *ctx,
+                 soc_sweep_stats *st)
+{
+    /* a descriptor of its own: readdir's position must not be shared */
+    int fd = openat(dirfd, ".", DIR_FLAGS);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+    int rc = 0;
+    memset(st, 0, sizeof(*st));
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    while (!rc && (e = readdir(d))) {
+        struct stat sb;
+        int is_tmp = !strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)), missing = 0;
+        if (e->d_name[0] == '.' && !is_tmp)
+            continue;
+        if (fstatat(dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+            continue;
+        if (is_tmp) {
+            if (sb.st_mtime < time(NULL) - STALE_TMP_SECONDS) {
+                /* left by a writer that died */
+                if (!(flags & SOC_LOAD_READONLY))
+                    remove_if_same(dirfd, e->d_name, &sb);
+                st->stale_tmp++;
+            }
+            continue;
+        }
+        unsigned char *data;
+        size_t n;
+        soc_record rec;
+        soc_result res = read_record_file(dirfd, e->d_name, &data, &n, &sb, &missing);
+        if (missing || res == SOC_NOT_REGULAR || res == SOC_IO_ERROR)
+            continue;            /* gone meanwhile, or not ours to judge */
+        if (res == SOC_OK) {
+            char expect[2 * SOC_MAX_KEY + 1];
+            res = soc_record_decode(data, n, now, &rec);
+            if (res == SOC_OK && (!soc_key_filename(rec.key, rec.klen, expect, sizeof(expect)) ||
+                                  strcmp(expect, e->d_name)))
+                res = SOC_WRONG_KEY;
+        }
+        if (res == SOC_OK) {
+            st->kept++;
+            st->bytes += (uint64_t)n;
+            if (visit)
+                rc = visit(ctx, &rec);
+        } else {
+            if (!(flags & SOC_LOAD_READONLY))
+                remove_if_same(dirfd, e->d_name, &sb);
+            if (res == SOC_EXPIRED) {
+                st->expired++;
+            } else {
+                st->corrupt++;
+                if (bad)
+                    bad(ctx, e->d_name, res);
+            }
+        }
+        free(data);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* ------------------------------------------------------------ by path */
+
+static int open_dir(const char *dir)
+{
+    return open(dir, DIR_FLAGS);
+}
+
+int soc_file_store(const char *dir, const unsigned char *key, size_t klen,
+                   const unsigned char *value, size_t vlen, int64_t expiry)
+{
+    int fd = open_dir(dir), rc;
+    if (fd < 0)
+        return errno;
+    rc = soc_file_store_at(fd, key, klen, value, vlen, expiry);
+    close(fd);
     return rc;
 }
 
@@ -277,113 +527,36 @@ soc_result soc_file_load(const char *dir, const unsigned char *key, size_t klen,
                          unsigned char *buf, size_t cap, size_t *vlen, int64_t *expiry,
                          int *missing)
 {
-    char path[4352];
-    struct stat st;
-    unsigned char *data = NULL;
-    soc_result res = SOC_SHORT;
-    soc_record rec;
-    int fd;
-    *missing = 0;
-    if (!record_path(dir, key, klen, path, sizeof(path))) {
-        *missing = 1;
-        return SOC_TOO_LARGE;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_dir(dir);
+    soc_result r;
     if (fd < 0) {
         *missing = 1;
         return SOC_SHORT;
     }
-    if (fstat(fd, &st) == 0 && st.st_size > 0 &&
-        (size_t)st.st_size <= soc_record_size(SOC_MAX_KEY, SOC_MAX_VALUE) &&
-        (data = malloc((size_t)st.st_size))) {
-        ssize_t n = pread(fd, data, (size_t)st.st_size, 0);
-        res = soc_record_decode(data, n < 0 ? 0 : (size_t)n, now, &rec);
-    } else if (st.st_size == 0) {
-        res = SOC_SHORT;
-    } else {
-        res = SOC_TOO_LARGE;
-    }
+    r = soc_file_load_at(fd, key, klen, now, buf, cap, vlen, expiry, 0, missing, NULL);
     close(fd);
-    if (res == SOC_OK && (rec.klen != klen || memcmp(rec.key, key, klen)))
-        res = SOC_WRONG_KEY;
-    if (res == SOC_OK) {
-        if (rec.vlen > cap) {
-            res = SOC_TOO_LARGE;  /* the caller's buffer is too small: keep the file */
-            free(data);
-            return res;
-        }
-        memcpy(buf, rec.value, rec.vlen);
-        *vlen = rec.vlen;
-        if (expiry)
-            *expiry = rec.expiry;
-    } else {
-        unlink(path);
-    }
-    free(data);
-    return res;
+    return r;
 }
 
 int soc_file_remove(const char *dir, const unsigned char *key, size_t klen)
 {
-    char path[4352];
-    if (!record_path(dir, key, klen, path, sizeof(path)))
-        return EINVAL;
-    return unlink(path) < 0 && errno != ENOENT ? errno : 0;
+    int fd = open_dir(dir), rc;
+    if (fd < 0)
+        return errno == ENOENT ? 0 : errno;
+    rc = soc_file_remove_at(fd, key, klen);
+    close(fd);
+    return rc;
 }
 
 int soc_sweep(const char *dir, int64_t now, soc_visit_fn *visit, soc_bad_fn *bad, void *ctx,
               soc_sweep_stats *st)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int rc = 0;
-    memset(st, 0, sizeof(*st));
-    if (!d)
+    int fd = open_dir(dir), rc;
+    if (fd < 0) {
+        memset(st, 0, sizeof(*st));
         return 0;
-    while (!rc && (e = readdir(d))) {
-        char path[4352];
-        struct stat sb;
-        if (e->d_name[0] == '.' && strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)))
-            continue;
-        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
-            stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
-            continue;
-        if (!strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX))) {
-            if (sb.st_mtime < time(NULL) - STALE_TMP_SECONDS) {
-                unlink(path);    /* left by a writer that died */
-                st->stale_tmp++;
-            }
-            continue;
-        }
-        unsigned char *data = sb.st_size > 0 && (size_t)sb.st_size <=
-            soc_record_size(SOC_MAX_KEY, SOC_MAX_VALUE) ? malloc((size_t)sb.st_size) : NULL;
-        int fd = data ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-        ssize_t n = fd >= 0 ? pread(fd, data, (size_t)sb.st_size, 0) : -1;
-        soc_record rec;
-        soc_result res = n > 0 ? soc_record_decode(data, (size_t)n, now, &rec) : SOC_SHORT;
-        char expect[2 * SOC_MAX_KEY + 1];
-        if (fd >= 0)
-            close(fd);
-        if (res == SOC_OK && (!soc_key_filename(rec.key, rec.klen, expect, sizeof(expect)) ||
-                              strcmp(expect, e->d_name)))
-            res = SOC_WRONG_KEY;
-        if (res == SOC_OK) {
-            st->kept++;
-            st->bytes += (uint64_t)n;
-            if (visit)
-                rc = visit(ctx, &rec);
-        } else {
-            unlink(path);
-            if (res == SOC_EXPIRED) {
-                st->expired++;
-            } else {
-                st->corrupt++;
-                if (bad)
-                    bad(ctx, path, res);
-            }
-        }
-        free(data);
     }
-    closedir(d);
+    rc = soc_sweep_at(fd, now, 0, visit, bad, ctx, st);
+    close(fd);
     return rc;
 }

@@ -11,6 +11,7 @@
 #define SOC_HEADER_LEN 28        /* magic 4, version 1, pad 3, expiry 8, key len 4, value len 4, crc 4 */
 #define SOC_MAX_KEY 120          /* hex of it must fit a file name */
 #define SOC_MAX_VALUE (1024 * 1024)
+#define SOC_MAX_RECORD (SOC_HEADER_LEN + SOC_MAX_KEY + SOC_MAX_VALUE)
 
 typedef enum {
     SOC_OK = 0,
@@ -21,7 +22,9 @@ typedef enum {
     SOC_TOO_LARGE,
     SOC_BAD_CHECKSUM,
     SOC_EXPIRED,
-    SOC_WRONG_KEY                /* a valid record, but for another key */
+    SOC_WRONG_KEY,               /* a valid record, but for another key */
+    SOC_NOT_REGULAR,             /* a symlink, FIFO, socket or directory at the record's name */
+    SOC_IO_ERROR                 /* could not be examined or read; left alone */
 } soc_result;
 
 const char *soc_result_name(soc_result r);
@@ -45,13 +48,14 @@ typedef struct soc_record {
 /* Checks every field; on SOC_OK rec points into buf. now: microseconds. */
 soc_result soc_record_decode(const unsigned char *buf, size_t len, int64_t now, soc_record *rec);
 
-/* "DIR[,redis=HOST:PORT][,prefix=STRING][,timeout=MILLISECONDS]" */
+/* "DIR[,redis=HOST:PORT][,prefix=STRING][,timeout=MILLISECONDS][,auth=FILE]" */
 typedef struct soc_args {
     char dir[4096];
     char redis_host[256];        /* empty: no Redis tier */
     int redis_port;
     char prefix[128];
     int timeout_ms;
+    char auth_file[4096];        /* empty: no AUTH */
 } soc_args;
 #define SOC_DEFAULT_PREFIX "socache_ocsp:"
 #define SOC_DEFAULT_TIMEOUT_MS 50
@@ -63,29 +67,51 @@ const char *soc_parse_args(const char *arg, soc_args *out, char *err, size_t err
 /* Record files: DIR/<hex key>. */
 int soc_key_filename(const unsigned char *key, size_t klen, char *out, size_t outlen);
 
-/* Writes the record to a temporary file in dir, flushes it and renames it
- * into place, so readers see the old or the new record, never a mix.
+/* Record files are handled relative to a directory descriptor (see
+ * soc_path.h for opening one safely): names inside it are never symlinks
+ * that are followed, and nothing is read that is not a regular file.
+ *
+ * Writes the record to a temporary file in the directory, flushes it, renames
+ * it into place and flushes the directory, so readers see the old or the new
+ * record, never a mix, and the new one survives a crash once this returns 0.
  * Returns 0 or an errno value; on failure the old record is untouched. */
-int soc_file_store(const char *dir, const unsigned char *key, size_t klen,
-                   const unsigned char *value, size_t vlen, int64_t expiry);
+int soc_file_store_at(int dirfd, const unsigned char *key, size_t klen,
+                      const unsigned char *value, size_t vlen, int64_t expiry);
+
+#define SOC_LOAD_READONLY 1      /* never remove anything (configtest, DUMP_OCSP) */
 /* Reads the record for key. Returns SOC_OK with the value copied into buf
  * (cap bytes; *vlen set), or the reason it is unusable. A record that is
- * corrupt or expired is removed. *missing is set when there is no file. */
-soc_result soc_file_load(const char *dir, const unsigned char *key, size_t klen, int64_t now,
-                         unsigned char *buf, size_t cap, size_t *vlen, int64_t *expiry,
-                         int *missing);
-int soc_file_remove(const char *dir, const unsigned char *key, size_t klen);
+ * corrupt or expired is removed, unless SOC_LOAD_READONLY, and only if the
+ * name still holds the very file that was read (*removed says so). Entries
+ * that are not regular files and files that cannot be read are left alone.
+ * *missing is set when there is no file. */
+soc_result soc_file_load_at(int dirfd, const unsigned char *key, size_t klen, int64_t now,
+                            unsigned char *buf, size_t cap, size_t *vlen, int64_t *expiry,
+                            int flags, int *missing, int *removed);
+int soc_file_remove_at(int dirfd, const unsigned char *key, size_t klen);
 
 typedef int soc_visit_fn(void *ctx, const soc_record *rec);
-/* Told of each record file removed as corrupt, so it can be logged. */
-typedef void soc_bad_fn(void *ctx, const char *path, soc_result why);
+/* Told of each record file found unusable (name relative to the directory). */
+typedef void soc_bad_fn(void *ctx, const char *name, soc_result why);
 typedef struct soc_sweep_stats {
     unsigned kept, expired, corrupt, stale_tmp;
     uint64_t bytes;
 } soc_sweep_stats;
 /* Visits every valid record (visit may be NULL; a non-zero return stops the
  * walk and is returned), removes expired and corrupt ones and temporary
- * files older than a minute. */
+ * files older than a minute (with SOC_LOAD_READONLY: counts them only).
+ * Entries that are not regular files are skipped. */
+int soc_sweep_at(int dirfd, int64_t now, int flags, soc_visit_fn *visit, soc_bad_fn *bad, void *ctx,
+                 soc_sweep_stats *st);
+
+/* The same by path, for tools and tests: the path's last component must be
+ * a directory, not a symlink to one. */
+int soc_file_store(const char *dir, const unsigned char *key, size_t klen,
+                   const unsigned char *value, size_t vlen, int64_t expiry);
+soc_result soc_file_load(const char *dir, const unsigned char *key, size_t klen, int64_t now,
+                         unsigned char *buf, size_t cap, size_t *vlen, int64_t *expiry,
+                         int *missing);
+int soc_file_remove(const char *dir, const unsigned char *key, size_t klen);
 int soc_sweep(const char *dir, int64_t now, soc_visit_fn *visit, soc_bad_fn *bad, void *ctx,
               soc_sweep_stats *st);
 

@@ -11,8 +11,8 @@ trap 'rm -rf "$work"' EXIT
 bash "$here/../lib/pki.sh" "$work/pki" "http://127.0.0.1:1/" >/dev/null
 cd "$work/pki"
 out=$here/corpus
-rm -rf "$out/verify" "$out/record" "$here/pki"
-mkdir -p "$out/verify" "$out/record" "$here/pki"
+rm -rf "$out/verify" "$out/record" "$out/redis" "$here/pki"
+mkdir -p "$out/verify" "$out/record" "$out/redis" "$here/pki"
 # the certificates (not the keys) the responses are about, for fuzz_verify
 cp ca.crt leaf.crt muststaple.crt noocsp.crt responder.crt "$here/pki/"
 # revoke the must-staple certificate so the index has all three states
@@ -45,6 +45,16 @@ for path in sorted(glob.glob(os.path.join(out, "verify", "*.der"))):
     crc = zlib.crc32(body + key + value) & 0xffffffff
     rec = b"OGSC" + bytes([1, 0, 0, 0]) + body + struct.pack(">I", crc) + key + value
     open(os.path.join(out, "record", os.path.basename(path)[:-4] + ".rec"), "wb").write(rec)
+# Redis replies for fuzz_redis: a cap selector byte (cap = byte * 64), then
+# what a server could send: each record as a bulk reply, and the other kinds
+for path in sorted(glob.glob(os.path.join(out, "record", "*.rec"))):
+    rec = open(path, "rb").read()
+    open(os.path.join(out, "redis", os.path.basename(path)[:-4] + ".resp"), "wb").write(
+        b"\xff$%d\r\n" % len(rec) + rec + b"\r\n")
+for i, reply in enumerate([b"+OK\r\n", b"-ERR wrong number of arguments\r\n", b":1\r\n",
+                           b"$-1\r\n", b"$0\r\n\r\n", b"*2\r\n$1\r\na\r\n:2\r\n",
+                           b"$536870912\r\n", b"-NOAUTH Authentication required.\r\n"]):
+    open(os.path.join(out, "redis", "reply%d.resp" % i), "wb").write(b"\x10" + reply)
 for i, arg in enumerate(["/var/cache/apache2/ocsp", "/d,redis=127.0.0.1:6379,prefix=p:,timeout=50",
                          ",redis=[::1]:6379", "/d,,x=y"]):
     open(os.path.join(out, "record", "args%d.txt" % i), "w").write(arg)

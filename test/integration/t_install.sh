@@ -7,9 +7,7 @@ h_init install
 D="$H_DIR/dest"
 system_state() {
     find /etc/apache2 /usr/lib/apache2/modules -type f -o -type l | sort | xargs -d '\n' md5sum 2>/dev/null | md5sum
-    pgrep -a -x apache2 | grep -v ' /tmp/' | awk '{print $1}' | sort | tr '\n' ' '
-    pgrep -a -x redis-server | grep -v -e '--port' | awk '{print $1}' | sort | tr '\n' ' '
-    if [ -d /run/systemd/system ]; then systemctl is-active apache2 redis-server 2>/dev/null | tr '\n' ' '; fi
+    h_system_services
 }
 before=$(system_state)
 # no network: a fresh network namespace has only a loopback that is down

@@ -18,14 +18,7 @@ if [ -e /usr/lib/apache2/modules/mod_ocsp_guard.so ]; then
 fi
 etc_sum() { find /etc/apache2 -type f -o -type l | sort | xargs -d '\n' md5sum 2>/dev/null | md5sum; }
 etc_before=$(etc_sum)
-# the system's services: apache2 and redis-server not started from a test's
-# directory (other tests may run theirs meanwhile), and systemd's view
-system_services() {
-    pgrep -a -x apache2 | grep -v ' /tmp/' | awk '{print $1}' | sort | tr '\n' ' '
-    pgrep -a -x redis-server | grep -v -e '--port' | awk '{print $1}' | sort | tr '\n' ' '
-    if [ -d /run/systemd/system ]; then systemctl is-active apache2 redis-server 2>/dev/null | tr '\n' ' '; fi
-}
-services_before=$(system_services)
+services_before=$(h_system_services)
 
 h_check "make deb builds the package" make -s -C "$H_ROOT" deb
 deb=$(ls "$H_ROOT"/build/out/${PKG}_*_"$(dpkg --print-architecture)".deb 2>/dev/null | head -1)
@@ -42,7 +35,7 @@ for f in /usr/lib/apache2/modules/mod_ocsp_guard.so /usr/lib/apache2/modules/mod
 done
 h_check "installing enables nothing in /etc/apache2" test ! -e /etc/apache2/mods-enabled/ocsp_guard.load
 h_check "installing started and stopped no service" \
-    h_eq "$(system_services)" "$services_before"
+    h_eq "$(h_system_services)" "$services_before"
 
 # a separate instance: a copy of /etc/apache2 whose envvars put every runtime
 # file under the test's directory
@@ -61,6 +54,7 @@ VARS
 echo "Listen 127.0.0.1:$HP" > "$APACHE_CONFDIR/ports.conf"
 rm -f "$APACHE_CONFDIR"/sites-enabled/*
 cat > "$APACHE_CONFDIR/sites-available/ocsptest.conf" <<SITE
+LogLevel warn ocsp_guard:info
 <VirtualHost 127.0.0.1:$HP>
   ServerName localhost
   SSLEngine on
@@ -95,5 +89,5 @@ h_check "nothing of it is left" h_eq "$left" ""
 h_check "the system's /etc/apache2 is as it was" h_eq "$(etc_sum)" "$etc_before"
 h_check "the system's apache2 configuration still passes configtest" bash -c "apache2ctl configtest 2>&1 | grep -q 'Syntax OK'"
 h_check "no service was started or stopped" \
-    h_eq "$(system_services)" "$services_before"
+    h_eq "$(h_system_services)" "$services_before"
 h_done

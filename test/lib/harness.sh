@@ -37,6 +37,15 @@ h_done() { # the test's exit status; keeps the work dir of a failed test
     exit "$H_FAILED"
 }
 
+# The system's own apache2 and redis-server (not the tests', which run from
+# /tmp and on other ports; zombies do not count) and systemd's view of them:
+# what a test that installs packages must leave as it found.
+h_system_services() {
+    ps -eo pid=,stat=,comm=,args= | awk '$2 !~ /^Z/ && $3 == "apache2" && $0 !~ / \/tmp\// {print $1}' | sort | tr '\n' ' '
+    ps -eo pid=,stat=,comm=,args= | awk '$2 !~ /^Z/ && $3 == "redis-server" && $0 ~ /:6379( |$)/ {print $1}' | sort | tr '\n' ' '
+    if [ -d /run/systemd/system ]; then systemctl is-active apache2 redis-server 2>/dev/null | tr '\n' ' '; fi
+}
+
 h_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

@@ -9,11 +9,89 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "soc_path.h"
 #include "soc_record.h"
+
+
+/* ------------------------------------------------------------------------
+ * Interposed system calls. The test binary's definitions take precedence
+ * over libc's for every caller, so these make races and failures that the
+ * cores cannot arrange deterministically, on any version of the code. They
+ * do nothing unless a test arms them; the real work is the raw system call.
+ */
+static int fstat_fails;          /* fstat() fails with EIO while set */
+int fstat(int fd, struct stat *st)
+{
+    if (fstat_fails) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fstat, fd, st);
+}
+
+static int dir_fsyncs;           /* fsync()/fdatasync() of a directory */
+static void count_dir_sync(int fd)
+{
+    struct stat st;
+    if (syscall(SYS_fstat, fd, &st) == 0 && S_ISDIR(st.st_mode))
+        dir_fsyncs++;
+}
+int fsync(int fd)
+{
+    count_dir_sync(fd);
+    return (int)syscall(SYS_fsync, fd);
+}
+int fdatasync(int fd)
+{
+    count_dir_sync(fd);
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* Armed with a file name: the first call that removes or renames away that
+ * name first runs race_action, as if another process got there first. */
+static char race_name[256];
+static void (*race_action)(void);
+static int race_fired;
+static void race_point(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (race_action && !race_fired && !strcmp(base, race_name)) {
+        race_fired = 1;
+        race_action();
+    }
+}
+int unlink(const char *path)
+{
+    race_point(path);
+    return (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+}
+int unlinkat(int dirfd, const char *path, int flags)
+{
+    race_point(path);
+    return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+}
+int rename(const char *from, const char *to)
+{
+    race_point(from);
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 0);
+}
+int renameat(int fromfd, const char *from, int tofd, const char *to)
+{
+    race_point(from);
+    return (int)syscall(SYS_renameat2, fromfd, from, tofd, to, 0);
+}
+int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned int flags)
+{
+    race_point(from);
+    return (int)syscall(SYS_renameat2, fromfd, from, tofd, to, flags);
+}
 
 static const unsigned char KEY[20] = "0123456789abcdefghij";
 static char dir[256];
@@ -403,6 +481,310 @@ START_TEST(full_disk_fails_store_keeps_old)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------- file tier hardening */
+
+static void key_path(char *out, size_t len)
+{
+    char name[64];
+    soc_key_filename(KEY, sizeof(KEY), name, sizeof(name));
+    snprintf(out, len, "%s/%s", dir, name);
+}
+
+/* Runs soc_file_load in a child; the result, or -1 when it did not return
+ * within two seconds. */
+static int load_within_2s(void)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        unsigned char buf[256];
+        size_t vlen;
+        int missing;
+        int r = soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, NULL, &missing);
+        (void)!write(pfd[1], &r, sizeof(r));
+        _exit(0);
+    }
+    close(pfd[1]);
+    int r = -1, status;
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            if (read(pfd[0], &r, sizeof(r)) != sizeof(r))
+                r = -2;
+            close(pfd[0]);
+            return r;
+        }
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    close(pfd[0]);
+    return -1;
+}
+
+START_TEST(fifo_at_record_name_returns_promptly)
+{
+    char path[512];
+    struct stat st;
+    key_path(path, sizeof(path));
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    int r = load_within_2s();
+    ck_assert_msg(r != -1, "soc_file_load blocked on a FIFO at the record name");
+    ck_assert_int_ne(r, SOC_OK);
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISFIFO(st.st_mode));
+    /* a store replaces it with a real record */
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), (const unsigned char *)"v", 1, now_us() + 60000000), 0);
+    ck_assert_int_eq(load_within_2s(), SOC_OK);
+}
+END_TEST
+
+START_TEST(symlink_at_record_name_is_not_followed)
+{
+    char other[300], path[512], target[512], name[64];
+    unsigned char buf[100];
+    size_t vlen;
+    int missing;
+    struct stat before, after;
+    /* elsewhere, a perfectly valid record for this key */
+    snprintf(other, sizeof(other), "%s/elsewhere", dir);
+    ck_assert_int_eq(mkdir(other, 0700), 0);
+    ck_assert_int_eq(soc_file_store(other, KEY, sizeof(KEY), (const unsigned char *)"planted", 7,
+                                    now_us() + 60000000), 0);
+    soc_key_filename(KEY, sizeof(KEY), name, sizeof(name));
+    snprintf(target, sizeof(target), "%s/%s", other, name);
+    ck_assert_int_eq(stat(target, &before), 0);
+    key_path(path, sizeof(path));
+    ck_assert_int_eq(symlink(target, path), 0);
+    soc_result r = soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, NULL, &missing);
+    ck_assert_msg(r != SOC_OK, "the record was read through a symbolic link");
+    ck_assert_int_eq(stat(target, &after), 0);
+    ck_assert(after.st_ino == before.st_ino && after.st_size == before.st_size);
+    ck_assert_int_eq(soc_file_load(other, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, NULL, &missing), SOC_OK);
+    ck_assert_mem_eq(buf, "planted", 7);
+}
+END_TEST
+
+static void store_fresh_value(void)
+{
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), (const unsigned char *)"fresh", 5,
+                                    now_us() + 60000000), 0);
+}
+
+START_TEST(record_replaced_before_removal_is_kept)
+{
+    char name[64];
+    unsigned char buf[100];
+    size_t vlen;
+    int missing;
+    soc_key_filename(KEY, sizeof(KEY), name, sizeof(name));
+    write_file(name, "corrupt!", 8);
+    /* another process stores a good record after this one read the corrupt
+     * one, just before it removes what it read */
+    snprintf(race_name, sizeof(race_name), "%s", name);
+    race_action = store_fresh_value;
+    race_fired = 0;
+    soc_result r = soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, NULL, &missing);
+    race_action = NULL;
+    ck_assert_int_ne(r, SOC_OK);
+    ck_assert_msg(race_fired, "the corrupt record was not removed at all");
+    ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, NULL, &missing), SOC_OK);
+    ck_assert_uint_eq(vlen, 5);
+    ck_assert_mem_eq(buf, "fresh", 5);
+}
+END_TEST
+
+START_TEST(failing_fstat_is_unusable_and_removes_nothing)
+{
+    char path[512];
+    unsigned char buf[100];
+    size_t vlen;
+    int missing;
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), (const unsigned char *)"value", 5, now_us() + 60000000), 0);
+    fstat_fails = 1;
+    soc_result r = soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, NULL, &missing);
+    fstat_fails = 0;
+    ck_assert_int_ne(r, SOC_OK);
+    key_path(path, sizeof(path));
+    ck_assert_msg(access(path, F_OK) == 0, "a record that could not be examined was removed");
+    ck_assert_int_eq(soc_file_load(dir, KEY, sizeof(KEY), now_us(), buf, sizeof(buf), &vlen, NULL, &missing), SOC_OK);
+}
+END_TEST
+
+START_TEST(store_syncs_the_directory)
+{
+    dir_fsyncs = 0;
+    ck_assert_int_eq(soc_file_store(dir, KEY, sizeof(KEY), (const unsigned char *)"v", 1, now_us() + 60000000), 0);
+    ck_assert_msg(dir_fsyncs >= 1, "the directory was not synced after the rename");
+}
+END_TEST
+
+START_TEST(sweep_does_not_follow_a_symlinked_directory)
+{
+    char victim[300], link[300], name3[64];
+    unsigned char k3[20];
+    memset(k3, 3, sizeof(k3));
+    soc_key_filename(k3, sizeof(k3), name3, sizeof(name3));
+    /* a directory full of files that are not records, reached by a symlink
+     * where the consumer directory should be */
+    snprintf(victim, sizeof(victim), "%s/victim", dir);
+    ck_assert_int_eq(mkdir(victim, 0755), 0);
+    const char *files[] = { "passwd", "bin-tool", name3 };
+    for (size_t i = 0; i < 3; i++) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/%s", victim, files[i]);
+        FILE *f = fopen(p, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("not a record\n", f);
+        fclose(f);
+    }
+    snprintf(link, sizeof(link), "%s/consumer", dir);
+    ck_assert_int_eq(symlink(victim, link), 0);
+    soc_sweep_stats st;
+    soc_sweep(link, now_us(), NULL, NULL, NULL, &st);
+    for (size_t i = 0; i < 3; i++) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/%s", victim, files[i]);
+        ck_assert_msg(access(p, F_OK) == 0, "%s was deleted through the symlink", files[i]);
+    }
+    ck_assert_uint_eq(st.corrupt, 0);
+}
+END_TEST
+
+/* ------------------------------------------------- opening the directory as root */
+
+static void sub(char *out, size_t len, const char *rel)
+{
+    snprintf(out, len, "%s/%s", dir, rel);
+}
+
+START_TEST(walk_creates_and_hands_over_only_what_it_created)
+{
+    char path[512], p[512];
+    struct stat st;
+    soc_walk w;
+    if (geteuid() != 0)
+        return;                  /* ownership needs root */
+    sub(path, sizeof(path), "base/more/consumer");
+    soc_dir_walk(path, SOC_WALK_CREATE, 33, 33, &w);
+    ck_assert_msg(w.fd >= 0, "%s", w.msg);
+    ck_assert(w.created);
+    ck_assert_int_eq(fstat(w.fd, &st), 0);
+    ck_assert(st.st_uid == 33 && st.st_gid == 33 && (st.st_mode & 07777) == 0700);
+    close(w.fd);
+    /* the directories on the way are root's, traversable */
+    sub(p, sizeof(p), "base/more");
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert(st.st_uid == 0 && (st.st_mode & 07777) == 0755);
+    /* an existing directory is never chowned, even to hand it over */
+    sub(p, sizeof(p), "mine");
+    ck_assert_int_eq(mkdir(p, 0750), 0);
+    soc_dir_walk(p, SOC_WALK_CREATE, 33, 33, &w);
+    ck_assert_int_ge(w.fd, 0);
+    ck_assert(!w.created);
+    close(w.fd);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert(st.st_uid == 0 && (st.st_mode & 07777) == 0750);
+}
+END_TEST
+
+START_TEST(walk_refuses_a_symlink_as_the_directory)
+{
+    char victim[512], link[512];
+    struct stat st;
+    soc_walk w;
+    sub(victim, sizeof(victim), "victim");
+    sub(link, sizeof(link), "consumer");
+    ck_assert_int_eq(mkdir(victim, 0755), 0);
+    ck_assert_int_eq(symlink(victim, link), 0);
+    soc_dir_walk(link, SOC_WALK_CREATE, 33, 33, &w);
+    ck_assert_int_eq(w.fd, -1);
+    ck_assert_int_eq(w.err, ELOOP);
+    ck_assert_ptr_nonnull(strstr(w.msg, link));
+    ck_assert_ptr_nonnull(strstr(w.msg, "is a symbolic link"));
+    ck_assert_int_eq(stat(victim, &st), 0);
+    ck_assert(st.st_uid == geteuid());
+    /* the probe says the same, and so does a plain open */
+    soc_dir_walk(link, SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert(w.fd == -1 && !w.missing && strstr(w.msg, "is a symbolic link"));
+}
+END_TEST
+
+START_TEST(walk_follows_only_links_no_other_user_controls)
+{
+    char real[512], link[512], path[512], wd[512];
+    soc_walk w;
+    sub(real, sizeof(real), "real");
+    ck_assert_int_eq(mkdir(real, 0755), 0);
+    /* in a directory only root can change (the test's own, 0700): followed */
+    sub(link, sizeof(link), "to-real");
+    ck_assert_int_eq(symlink("real", link), 0);
+    sub(path, sizeof(path), "to-real/consumer");
+    soc_dir_walk(path, SOC_WALK_CREATE, -1, -1, &w);
+    ck_assert_msg(w.fd >= 0, "%s", w.msg);
+    close(w.fd);
+    sub(path, sizeof(path), "real/consumer");
+    ck_assert_int_eq(access(path, F_OK), 0);
+    if (geteuid() != 0)
+        return;
+    /* in a directory the server's user owns: not followed */
+    sub(wd, sizeof(wd), "wd");
+    ck_assert_int_eq(mkdir(wd, 0755), 0);
+    ck_assert_int_eq(chown(wd, 33, 33), 0);
+    sub(link, sizeof(link), "wd/cache");
+    ck_assert_int_eq(symlink(real, link), 0);
+    sub(path, sizeof(path), "wd/cache/other");
+    soc_dir_walk(path, SOC_WALK_CREATE, 33, 33, &w);
+    ck_assert_int_eq(w.fd, -1);
+    ck_assert_ptr_nonnull(strstr(w.msg, "users other than root can change"));
+    sub(path, sizeof(path), "real/other");
+    ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
+START_TEST(walk_probe_creates_nothing)
+{
+    char path[512], p[512];
+    soc_walk w;
+    sub(path, sizeof(path), "not/yet/there");
+    soc_dir_walk(path, SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert_int_eq(w.fd, -1);
+    ck_assert_msg(w.missing, "%s", w.msg);
+    sub(p, sizeof(p), "not");
+    ck_assert_int_ne(access(p, F_OK), 0);
+    soc_dir_walk("/proc/soc_unit_cannot_be_here/consumer", SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert(w.fd == -1 && !w.missing);
+    ck_assert_msg(strstr(w.msg, "cannot create /proc/soc_unit_cannot_be_here/consumer") != NULL, "%s", w.msg);
+    /* an existing directory: opened, nothing else */
+    soc_dir_walk(dir, SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert_int_ge(w.fd, 0);
+    close(w.fd);
+    /* a file where a directory should be */
+    write_file("plain", "x", 1);
+    sub(path, sizeof(path), "plain/consumer");
+    soc_dir_walk(path, SOC_WALK_PROBE, -1, -1, &w);
+    ck_assert(w.fd == -1 && !w.missing && strstr(w.msg, "is not a directory"));
+}
+END_TEST
+
+static int check_ids(void *ctx)
+{
+    gid_t groups[4];
+    (void)ctx;
+    return geteuid() == 33 && getuid() == 33 && getegid() == 33 &&
+           getgroups(4, groups) == 1 && groups[0] == 33 ? 7 : 1;
+}
+
+START_TEST(run_as_drops_to_the_server_user)
+{
+    if (geteuid() != 0)
+        return;
+    ck_assert_int_eq(soc_run_as(33, 33, check_ids, NULL), 7);
+    ck_assert_int_eq(geteuid(), 0);
+}
+END_TEST
+
 Suite *record_suite(void)
 {
     Suite *s = suite_create("record");
@@ -418,6 +800,17 @@ Suite *record_suite(void)
     tcase_add_test(tc, processes_never_see_torn_records);
     tcase_add_test(tc, writer_killed_mid_store_leaves_old_value);
     tcase_add_test(tc, full_disk_fails_store_keeps_old);
+    tcase_add_test(tc, fifo_at_record_name_returns_promptly);
+    tcase_add_test(tc, symlink_at_record_name_is_not_followed);
+    tcase_add_test(tc, record_replaced_before_removal_is_kept);
+    tcase_add_test(tc, failing_fstat_is_unusable_and_removes_nothing);
+    tcase_add_test(tc, store_syncs_the_directory);
+    tcase_add_test(tc, sweep_does_not_follow_a_symlinked_directory);
+    tcase_add_test(tc, walk_creates_and_hands_over_only_what_it_created);
+    tcase_add_test(tc, walk_refuses_a_symlink_as_the_directory);
+    tcase_add_test(tc, walk_follows_only_links_no_other_user_controls);
+    tcase_add_test(tc, walk_probe_creates_nothing);
+    tcase_add_test(tc, run_as_drops_to_the_server_user);
     suite_add_tcase(s, tc);
     return s;
 }
