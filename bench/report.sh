@@ -32,6 +32,7 @@ another run or machine differ, ratios less so.
 | warm start with $BIGTXT certificates | adds < 2 s | $(or scale.$BIG.start_warm_s) s vs $(or scale.$BIG.start_base_s) s without the module |
 | extra memory with $BIGTXT certificates | < 64 MiB | parent +$(or scale.$BIG.parent_rss_extra_mib) MiB, child +$(or scale.$BIG.child_rss_extra_mib) MiB |
 | responder requests per second during the fill | ≤ OCSPGuardFetchConcurrency (4) / latency | max $(or scale.$BIG.max_requests_per_s) in one second |
+| TCP connections per 1,000 responses at the initial fill ($BIGTXT certificates) | ≤ 1 per OCSPGuardFetchConcurrency worker per responder ($(or scale.concurrency 4)) | $(or scale.$BIG.connections) connection(s) for $(or scale.$BIG.fill_requests) responses: $(or scale.$BIG.connections_per_1000) per 1,000 |
 | cluster of 3 sharing Redis | about as many requests as one node | $(or cluster.shared_requests) vs $(or cluster.single_node_requests) for one node ($(or cluster.separate_requests) with separate caches) |
 
 ## Results
@@ -85,16 +86,18 @@ modssl: SSLUseStapling with shmcb (the handshake itself waits for the responder)
 
 ### 4. Scale: SNI virtual hosts, one CA
 
-| certificates | start, no module (s) | start, empty cache (s) | start, warm cache (s) | all stapled after (s) | max responder requests in one second | requests at warm start | parent RSS extra (MiB) | child RSS extra (MiB) |
-|---|---|---|---|---|---|---|---|---|
+| certificates | start, no module (s) | start, empty cache (s) | start, warm cache (s) | all stapled after (s) | max responder requests in one second | TCP connections at the fill (per 1,000 responses) | requests at warm start | parent RSS extra (MiB) | child RSS extra (MiB) |
+|---|---|---|---|---|---|---|---|---|---|
 EOT
 for n in $(or scale.sizes ""); do
-    echo "| $n | $(or scale.$n.start_base_s) | $(or scale.$n.start_empty_s) | $(or scale.$n.start_warm_s) | $(or scale.$n.filled_s) | $(or scale.$n.max_requests_per_s) | $(or scale.$n.warm_requests) | $(or scale.$n.parent_rss_extra_mib) | $(or scale.$n.child_rss_extra_mib) |"
+    echo "| $n | $(or scale.$n.start_base_s) | $(or scale.$n.start_empty_s) | $(or scale.$n.start_warm_s) | $(or scale.$n.filled_s) | $(or scale.$n.max_requests_per_s) | $(or scale.$n.connections) ($(or scale.$n.connections_per_1000)) | $(or scale.$n.warm_requests) | $(or scale.$n.parent_rss_extra_mib) | $(or scale.$n.child_rss_extra_mib) |"
 done
 cat <<EOT
 
 Empty-cache start includes OCSPGuardStartupWait (5 s) when the fill takes longer. RSS extra: the
-same configuration without the modules subtracted. OCSPGuardFetchConcurrency 4.
+same configuration without the modules subtracted. OCSPGuardFetchConcurrency 4. TCP connections: those
+the responder's front accepted during the fill; requests to one responder reuse kept-alive connections
+(HTTP/1.0 keep-alive), so the count stays at about one per worker.
 
 ### 5. Cluster of three nodes, $(or cluster.seconds) s, responses valid one minute
 

@@ -12,5 +12,14 @@ h_check "bench: the lookup benchmark ran" grep -q '^lookup\.[0-9]*\.ns=[0-9.]*$'
 h_check "bench: mod_ocsp_guard staples the first handshake, cold and warm" \
     bash -c "[ '$(v cold.guard.empty_staple)' = good ] && [ '$(v cold.guard.warm_staple)' = good ]"
 h_check "bench: every certificate of the scale runs got a staple" bash -c "! grep -q '^scale\..*\.filled_s=none' '$RES'"
+fill_connections_bounded() { # at most one kept connection per worker, for every size
+    local n c
+    for n in $(v scale.sizes); do
+        c=$(v "scale.$n.connections")
+        [ -n "$c" ] && [ "$c" -ge 1 ] && [ "$c" -le "$(v scale.concurrency)" ] ||
+            { echo "   scale $n: ${c:-no} connections for $(v "scale.$n.fill_requests") responses" >&2; return 1; }
+    done
+}
+h_check "bench: the fill reused kept connections (at most one per worker)" fill_connections_bounded
 h_check "bench: the cluster served a good staple at every check" h_eq "$(v cluster.unstapled_checks)" 0
 h_done

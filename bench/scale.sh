@@ -3,6 +3,8 @@
 # module, with mod_ocsp_guard and an empty cache, and again warm. Prints, per
 # N: scale.N.start_base_s, .start_empty_s, .start_warm_s, .filled_s (all
 # stapled), .max_requests_per_s at the responder during the fill,
+# .fill_requests and .connections (TCP connections the responder's front
+# accepted during the fill) and .connections_per_1000 (per 1,000 responses),
 # .warm_requests, .parent_rss_extra_mib, .child_rss_extra_mib.
 #   BENCH_QUICK=1 bench/scale.sh
 set -u
@@ -10,6 +12,7 @@ source "$(dirname "$0")/lib.sh"
 if [ "$QUICK" = 1 ]; then SCALES="50"; else SCALES="1000 10000"; fi
 bench_setup scale
 emit scale.sizes "$SCALES"
+emit scale.concurrency 4        # OCSPGuardFetchConcurrency's default, used below
 note "scale: $SCALES certificates"
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 worker_child() { # the child with the most threads: a worker, not the refresher
@@ -58,6 +61,12 @@ $vhosts" >/dev/null
     emit "scale.$n.filled_s" "$filled"
     emit "scale.$n.max_requests_per_s" "$(tail -n +$((before + 1)) "$SD/front.log" |
         awk '/^request/ {c[$3]++} END {m=0; for (s in c) if (c[s]>m) m=c[s]; print m}')"
+    tail -n +$((before + 1)) "$SD/front.log" > "$SD/fill.log"
+    fill_requests=$(requests "$SD/fill.log") fill_conns=$(h_front_conns "$SD/fill.log")
+    emit "scale.$n.fill_requests" "$fill_requests"
+    emit "scale.$n.connections" "$fill_conns"
+    emit "scale.$n.connections_per_1000" "$(awk -v c="$fill_conns" -v r="$fill_requests" \
+        'BEGIN {if (r > 0) printf "%.1f", c * 1000 / r; else print "n/a"}')"
     gp=$(h_httpd_pid "scale$n"); g_parent=$(rss_kb "$gp"); g_child=$(rss_kb "$(worker_child "$gp")")
     emit "scale.$n.parent_rss_extra_mib" $(( (g_parent - base_parent) / 1024 ))
     emit "scale.$n.child_rss_extra_mib" $(( (g_child - base_child) / 1024 ))

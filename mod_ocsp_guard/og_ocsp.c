@@ -690,6 +690,72 @@ static og_verify_result verify_signer(const og_cert *c, OCSP_BASICRESP *bs, time
     return res;
 }
 
+/* CertID hash algorithms a response may use for our certificate. We ask
+ * with SHA-1 (index 0: the CertID made with the certificate); a responder
+ * may answer with another one. Anything else, MD5 included, never matches. */
+static const struct {
+    int nid;
+    const EVP_MD *(*md)(void);
+} certid_algs[] = {
+    { NID_sha1, EVP_sha1 }, { NID_sha224, EVP_sha224 }, { NID_sha256, EVP_sha256 },
+    { NID_sha384, EVP_sha384 }, { NID_sha512, EVP_sha512 },
+};
+#define CERTID_ALGS (sizeof(certid_algs) / sizeof(certid_algs[0]))
+
+/* The SingleResponse about c: its CertID recomputed with the hash algorithm
+ * the response chose (issuer name hash, issuer key hash, serial), so that a
+ * SHA-256 CertID matches as a SHA-1 one does (OCSP_resp_find compares the
+ * algorithm too, so it never would). NULL with why filled when none does. */
+static OCSP_SINGLERESP *find_single(OCSP_BASICRESP *bs, const og_cert *c, char *why, size_t whylen)
+{
+    ASN1_INTEGER *serial = NULL;
+    const ASN1_BIT_STRING *issuer_key = X509_get0_pubkey_bitstr(c->issuer);
+    OCSP_CERTID *ours[CERTID_ALGS] = { NULL };  /* made when first needed */
+    OCSP_SINGLERESP *found = NULL;
+    char refused[64] = "";
+
+    if (!OCSP_id_get0_info(NULL, NULL, NULL, &serial, c->certid) || !issuer_key)
+        goto out;
+    for (int i = 0; i < OCSP_resp_count(bs) && !found; i++) {
+        OCSP_SINGLERESP *single = OCSP_resp_get0(bs, i);
+        OCSP_CERTID *theirs = single ? (OCSP_CERTID *)OCSP_SINGLERESP_get0_id(single) : NULL;
+        ASN1_OBJECT *oid = NULL;
+        const OCSP_CERTID *mine;
+        size_t k;
+        int nid;
+        if (!theirs || !OCSP_id_get0_info(NULL, &oid, NULL, NULL, theirs))
+            continue;
+        nid = OBJ_obj2nid(oid);
+        for (k = 0; k < CERTID_ALGS && certid_algs[k].nid != nid; k++)
+            ;
+        if (k == CERTID_ALGS) {
+            if (!refused[0])
+                OBJ_obj2txt(refused, sizeof(refused), oid, 0);
+            continue;
+        }
+        if (k > 0 && !ours[k])
+            ours[k] = OCSP_cert_id_new(certid_algs[k].md(), X509_get_subject_name(c->issuer),
+                                       issuer_key, serial);
+        mine = k ? ours[k] : c->certid;
+        /* algorithm OID, both hashes and the serial (not the algorithm's
+         * parameters, NULL or absent as responders please) */
+        if (mine && OCSP_id_cmp(mine, theirs) == 0)
+            found = single;
+    }
+out:
+    for (size_t k = 1; k < CERTID_ALGS; k++)
+        OCSP_CERTID_free(ours[k]);
+    if (!found) {
+        if (refused[0] && why && whylen)
+            snprintf(why, whylen, "no single response matches the certificate's CertID (one "
+                     "with hash algorithm %s was not considered: only SHA-1 and SHA-2 are "
+                     "accepted)", refused);
+        else
+            set_err(why, whylen, "%s", "no single response matches the certificate's CertID");
+    }
+    return found;
+}
+
 og_verify_result og_verify_response(const og_cert *c, const unsigned char *der, size_t len,
                                     time_t now, long max_skew, og_resp_info *info,
                                     char *why, size_t whylen)
@@ -697,6 +763,7 @@ og_verify_result og_verify_response(const og_cert *c, const unsigned char *der, 
     const unsigned char *p = der;
     OCSP_RESPONSE *resp = NULL;
     OCSP_BASICRESP *bs = NULL;
+    OCSP_SINGLERESP *single;
     og_verify_result res;
     int status = -1, reason = 0;
     ASN1_GENERALIZEDTIME *rev = NULL, *thisupd = NULL, *nextupd = NULL;
@@ -726,9 +793,14 @@ og_verify_result og_verify_response(const og_cert *c, const unsigned char *der, 
         res = OG_VERIFY_MALFORMED;
         goto out;
     }
-    if (!OCSP_resp_find_status(bs, c->certid, &status, &reason, &rev, &thisupd, &nextupd)) {
-        set_err(why, whylen, "%s", "no single response matches the certificate's CertID");
+    if (!(single = find_single(bs, c, why, whylen))) {
         res = OG_VERIFY_NO_MATCH;
+        goto out;
+    }
+    status = OCSP_single_get0_status(single, &reason, &rev, &thisupd, &nextupd);
+    if (status < 0) {
+        set_err(why, whylen, "%s", "unreadable certStatus");
+        res = OG_VERIFY_MALFORMED;
         goto out;
     }
     if ((res = verify_signer(c, bs, now, why, whylen)) != OG_VERIFY_OK)

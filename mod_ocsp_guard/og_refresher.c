@@ -42,6 +42,7 @@ typedef struct refresher {
     pthread_cond_t wake;
     int stopping;
     unsigned cursor;             /* where pick_due goes on from */
+    og_http_client *http;        /* the workers' DNS cache and kept connections */
 } refresher;
 
 #define LOG(r, level, ...) OG_LOG((r)->cfg->log, (r)->cfg->log_baton, level, __VA_ARGS__)
@@ -112,7 +113,8 @@ static uint32_t random32(void)
     return v;
 }
 
-void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
+static void fetch_and_verify(og_http_client *http, const og_target *t, time_t now,
+                             og_fetch_outcome *out)
 {
     unsigned char *req = NULL, *body = NULL;
     size_t req_len = 0, body_len = 0;
@@ -122,8 +124,8 @@ void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
         snprintf(out->why, sizeof(out->why), "cannot build the OCSP request");
         return;
     }
-    if (!og_http_fetch_ocsp(t->url, req, req_len, t->proxy, t->timeout, OG_MAX_RESPONSE,
-                            &body, &body_len, out->why, sizeof(out->why))) {
+    if (!og_http_fetch(http, t->url, req, req_len, t->proxy, t->timeout, OG_MAX_RESPONSE,
+                       &body, &body_len, out->why, sizeof(out->why))) {
         OPENSSL_free(req);
         return;
     }
@@ -187,6 +189,11 @@ static void known_from_meta(og_resp_known *k, const og_slot_meta *m)
 {
     og_resp_info info = { m->status, m->this_update, m->next_update, 1, m->produced_at, 0 };
     og_resp_known_accept(k, &info);
+}
+
+void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
+{
+    fetch_and_verify(NULL, t, now, out);
 }
 
 int og_adopt_response(og_table *table, const og_target *t, const unsigned char *der,
@@ -529,7 +536,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&r->lock);
         if (fetch) {
             og_fetch_outcome o;
-            og_fetch_and_verify(&r->cfg->targets[i], now, &o);
+            fetch_and_verify(r->http, &r->cfg->targets[i], now, &o);
             apply_outcome(r, (unsigned)i, &o, time(NULL));
             free(o.der);
         }
@@ -605,6 +612,8 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     }
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.wake, NULL);
+    /* NULL (out of memory): each fetch then uses a client of its own */
+    r.http = og_http_client_new(&(og_http_config){ .log = cfg->log, .log_baton = cfg->log_baton });
     {
         logq q = { 0 };
         load_initial(&r, time(NULL), &q);
@@ -627,6 +636,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         pthread_cond_broadcast(&r.wake);
         pthread_mutex_unlock(&r.lock);
         logq_flush(&r, &q);
+        og_http_client_sweep(r.http);
         sleep(1);
     }
     pthread_mutex_lock(&r.lock);
@@ -635,6 +645,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     pthread_mutex_unlock(&r.lock);
     for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i], NULL);
+    og_http_client_free(r.http);
     pthread_cond_destroy(&r.wake);
     pthread_mutex_destroy(&r.lock);
     free(workers);

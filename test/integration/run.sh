@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=("$here"/t_*.sh)
-passed=0 failed=0 failed_names=()
+passed=0 failed=0 skipped=0 failed_names=() skipped_names=()
 if [ "${H_SANITIZE:-0}" = 1 ]; then
     # the modules built with ASan+UBSan, in apache2 with ASan's runtime preloaded
     export H_MODULES="$PWD/build/asan" APACHE2="$PWD/build/asan-apache2"
@@ -22,14 +22,19 @@ for t in "${tests[@]}"; do
     echo "$out" | sed "s/^/[$name] /"
     ok=$(echo "$out" | grep -c '^ok - ')
     bad=$(echo "$out" | grep -c '^FAIL - ')
+    skip=$(echo "$out" | grep -c '^SKIP - ')
     if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then
         bad=1
         echo "[$name] FAIL - the test script itself failed (exit $rc)"
     fi
     passed=$((passed + ok))
     failed=$((failed + bad))
+    skipped=$((skipped + skip))
     [ "$bad" -eq 0 ] || failed_names+=("$name")
-    echo "[$name] $ok passed, $bad failed in $(( $(date +%s) - start )) s"
+    [ "$skip" -eq 0 ] || skipped_names+=("$name")
+    extra=""
+    [ "$skip" -eq 0 ] || extra=", $skip skipped"
+    echo "[$name] $ok passed, $bad failed$extra in $(( $(date +%s) - start )) s"
 done
 # nothing of ours may be left running
 left=$(pgrep -f "/tmp/ocsp_guard\.$H_RUN_ID\." | tr '\n' ' ' || true)
@@ -51,5 +56,7 @@ if [ "${H_SANITIZE:-0}" = 1 ]; then
     fi
 fi
 [ ${#failed_names[@]} -eq 0 ] || echo "failed: ${failed_names[*]}"
-echo "integration: $passed passed, $failed failed"
+# a skip is not a pass: said apart, with the test's reason above
+[ ${#skipped_names[@]} -eq 0 ] || echo "skipped (see SKIP lines): ${skipped_names[*]}"
+echo "integration: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

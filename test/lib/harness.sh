@@ -91,11 +91,13 @@ h_stop_pid() {
     return 0
 }
 
-# h_front PORT UPSTREAM_PORT: the fault-injecting front; its mode is the
-# content of $H_DIR/front.mode (pass, delay:SECONDS, http500, garbage, close).
+# h_front PORT UPSTREAM_PORT [LISTEN_HOST]: the fault-injecting front; its
+# mode is the content of $H_DIR/front.mode (pass, delay:SECONDS, http500,
+# garbage, close, noka, ...; see faultfront.py). It keeps connections alive
+# when asked to, and logs a connection id with each request.
 h_front() {
     echo pass > "$H_DIR/front.mode"
-    python3 "$H_ROOT/test/lib/faultfront.py" "$1" "$2" "$H_DIR/front.mode" \
+    python3 "$H_ROOT/test/lib/faultfront.py" "$1" "$2" "$H_DIR/front.mode" ${3:+"$3"} \
         >>"$H_DIR/front.log" 2>&1 &
     H_FRONT_PID=$!
     H_PIDS+=("$H_FRONT_PID")
@@ -103,6 +105,10 @@ h_front() {
 }
 h_front_mode() { echo "$1" > "$H_DIR/front.mode"; }
 h_front_count() { grep -c '^request' "$H_DIR/front.log" 2>/dev/null || true; }
+# h_front_conns [LOG]: client connections that carried at least one request
+h_front_conns() {
+    grep '^request' "${1:-$H_DIR/front.log}" 2>/dev/null | grep -o 'conn=[0-9]*' | sort -u | wc -l
+}
 
 # h_conf NAME PORT MPM BODY: writes $H_DIR/NAME.conf for the real apache2.
 h_conf() {

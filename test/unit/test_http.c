@@ -7,10 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +286,739 @@ START_TEST(slow_answer_is_bounded_by_the_timeout)
 }
 END_TEST
 
+/* ---- keep-alive: a server that reads several requests per connection,
+ * one connection per thread, counting connections and requests ---- */
+#define KA_MAX_CONNS 64
+typedef struct ka_srv {
+    int fd;
+    int port;
+    pthread_t th;
+    pthread_mutex_t lock;
+    pthread_t cth[KA_MAX_CONNS];
+    int cfd[KA_MAX_CONNS];
+    int nconn;                   /* accepted (under lock) */
+    int requests;                /* atomic */
+    int asked_keep_alive;        /* atomic: requests with Connection: keep-alive */
+    int pipelined;               /* atomic: a request arrived before the last was answered */
+    int keep;                    /* answer Connection: keep-alive and read on */
+    const char *extra_head;      /* more header lines, e.g. a Keep-Alive timeout */
+    int idle_close_ms;           /* > 0: close a connection idle this long */
+    int drop_from;               /* > 0: from the nth request on, close without answering */
+    int drop_to;                 /* ... up to this one (0: every one after) */
+    int rst;                     /* drop with a reset, not a FIN */
+    int delay_ms;
+} ka_srv;
+
+typedef struct ka_conn {
+    ka_srv *s;
+    int fd;
+} ka_conn;
+
+static void *ka_serve_conn(void *arg)
+{
+    ka_conn *kc = arg;
+    ka_srv *s = kc->s;
+    int c = kc->fd;
+    char buf[8192];
+    free(kc);
+    for (;;) {
+        size_t used = 0;
+        int complete = 0;
+        /* one request: head, then a Content-Length body */
+        while (!complete && used + 1 < sizeof(buf)) {
+            struct pollfd p = { c, POLLIN, 0 };
+            if (s->idle_close_ms > 0 && used == 0 && poll(&p, 1, s->idle_close_ms) == 0)
+                goto done;       /* our idle timeout */
+            ssize_t n = recv(c, buf + used, sizeof(buf) - 1 - used, 0);
+            if (n <= 0)
+                goto done;
+            used += (size_t)n;
+            buf[used] = '\0';
+            const char *end = strstr(buf, "\r\n\r\n");
+            if (end) {
+                const char *cl = strcasestr(buf, "\r\nContent-Length:");
+                size_t body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+                size_t want = (size_t)(end + 4 - buf) + body;
+                if (used >= want) {
+                    complete = 1;
+                    if (used > want)
+                        __atomic_store_n(&s->pipelined, 1, __ATOMIC_SEQ_CST);
+                }
+            }
+        }
+        if (!complete)
+            goto done;
+        int nth = __atomic_add_fetch(&s->requests, 1, __ATOMIC_SEQ_CST);
+        if (strcasestr(buf, "\r\nConnection: keep-alive"))
+            __atomic_add_fetch(&s->asked_keep_alive, 1, __ATOMIC_SEQ_CST);
+        if (s->drop_from && nth >= s->drop_from && (!s->drop_to || nth <= s->drop_to)) {
+            if (s->rst) {
+                struct linger l = { 1, 0 };
+                setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+            }
+            goto done;
+        }
+        if (s->delay_ms)
+            usleep((useconds_t)s->delay_ms * 1000);
+        char head[512];
+        int hl = snprintf(head, sizeof(head), "HTTP/1.0 200 OK\r\nContent-Type: "
+                          "application/ocsp-response\r\nContent-Length: %zu\r\n%s%s\r\n",
+                          sizeof(tiny_der), s->keep ? "Connection: keep-alive\r\n" : "",
+                          s->extra_head ? s->extra_head : "");
+        if (send(c, head, (size_t)hl, MSG_NOSIGNAL) != hl ||
+            send(c, tiny_der, sizeof(tiny_der), MSG_NOSIGNAL) != (ssize_t)sizeof(tiny_der) ||
+            !s->keep)
+            goto done;
+    }
+done:
+    shutdown(c, SHUT_RDWR);
+    return NULL;
+}
+
+static void *ka_accept(void *arg)
+{
+    ka_srv *s = arg;
+    for (;;) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        pthread_mutex_lock(&s->lock);
+        if (s->nconn == KA_MAX_CONNS) {
+            pthread_mutex_unlock(&s->lock);
+            close(c);
+            continue;
+        }
+        ka_conn *kc = malloc(sizeof(*kc));
+        kc->s = s;
+        kc->fd = c;
+        s->cfd[s->nconn] = c;
+        pthread_create(&s->cth[s->nconn], NULL, ka_serve_conn, kc);
+        s->nconn++;
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+/* Listens on the loopback address of family, on port (0: any); 0 when
+ * that port is taken or the family is not there. */
+static int ka_listen(ka_srv *s, int family, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int one = 1;
+    memset(&ss, 0, sizeof(ss));
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        a->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_port = htons((uint16_t)port);
+        sl = sizeof(*a);
+    }
+    s->fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s->fd < 0)
+        return 0;
+    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (family == AF_INET6)
+        setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(s->fd, (struct sockaddr *)&ss, sl) || listen(s->fd, 64)) {
+        close(s->fd);
+        return 0;
+    }
+    getsockname(s->fd, (struct sockaddr *)&ss, &sl);
+    s->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
+    return 1;
+}
+
+static int ka_start_on(ka_srv *s, int family, int port, int keep)
+{
+    memset(s, 0, sizeof(*s));
+    s->keep = keep;
+    if (!ka_listen(s, family, port))
+        return 0;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_create(&s->th, NULL, ka_accept, s);
+    return 1;
+}
+
+static void ka_start(ka_srv *s, int keep)
+{
+    ck_assert(ka_start_on(s, AF_INET, 0, keep));
+}
+
+static int ka_conns(ka_srv *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int n = s->nconn;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+static int ka_requests(ka_srv *s)
+{
+    return __atomic_load_n(&s->requests, __ATOMIC_SEQ_CST);
+}
+
+static void ka_stop(ka_srv *s)
+{
+    shutdown(s->fd, SHUT_RDWR);
+    close(s->fd);
+    pthread_join(s->th, NULL);
+    for (int i = 0; i < s->nconn; i++) {
+        shutdown(s->cfd[i], SHUT_RDWR);
+        pthread_join(s->cth[i], NULL);
+        close(s->cfd[i]);
+    }
+    pthread_mutex_destroy(&s->lock);
+}
+
+/* Log lines of the client above debug, kept for the assertions. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[16384];
+
+static void cap_log(void *baton, const char *file, int line, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    (void)baton;
+    (void)file;
+    (void)line;
+    if (level >= OG_LOG_DEBUG)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&log_lock);
+    size_t used = strlen(log_text);
+    snprintf(log_text + used, sizeof(log_text) - used, "%s\n", msg);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void log_reset(void)
+{
+    pthread_mutex_lock(&log_lock);
+    log_text[0] = '\0';
+    pthread_mutex_unlock(&log_lock);
+}
+
+static int log_count(const char *needle)
+{
+    int n = 0;
+    pthread_mutex_lock(&log_lock);
+    for (const char *p = strstr(log_text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    pthread_mutex_unlock(&log_lock);
+    return n;
+}
+
+static int cfetch(og_http_client *c, const char *url, const unsigned char *req, size_t len,
+                  int timeout, char *err, size_t errlen)
+{
+    unsigned char *resp = NULL;
+    size_t resp_len = 0;
+    int ok = og_http_fetch(c, url, req, len, NULL, timeout, MAX_RESP, &resp, &resp_len, err, errlen);
+    ck_assert(!ok || (resp_len == sizeof(tiny_der) && !memcmp(resp, tiny_der, resp_len)));
+    free(resp);
+    return ok;
+}
+
+START_TEST(keep_alive_reuses_one_connection)
+{
+    ka_srv a;
+    og_http_stats st;
+    char url[64], err[256];
+    og_http_client *c = og_http_client_new(NULL);
+    ka_start(&a, 1);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/ocsp", a.port);
+    for (int i = 0; i < 10; i++) {
+        int post = i % 3 == 2;
+        ck_assert_msg(cfetch(c, url, post ? big_req : small_req, post ? sizeof(big_req)
+                             : sizeof(small_req), 2, err, sizeof(err)), "request %d: %s", i, err);
+    }
+    og_http_client_stats(c, &st);
+    ck_assert_int_eq(ka_requests(&a), 10);
+    ck_assert_msg(ka_conns(&a) == 1, "10 requests took %d connections", ka_conns(&a));
+    ck_assert_int_eq(__atomic_load_n(&a.asked_keep_alive, __ATOMIC_SEQ_CST), 10);
+    ck_assert_int_eq(st.connects, 1);
+    ck_assert_int_eq(st.reused, 9);
+    ck_assert_int_eq(st.retried, 0);
+    og_http_client_free(c);
+    ka_stop(&a);
+}
+END_TEST
+
+/* An HTTP/1.0 answer without Connection: keep-alive ends the connection:
+ * each request gets a new one, and all succeed. */
+START_TEST(server_closing_after_each_answer_still_works)
+{
+    ka_srv a;
+    og_http_stats st;
+    char url[64], err[256];
+    og_http_client *c = og_http_client_new(NULL);
+    ka_start(&a, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", a.port);
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    og_http_client_stats(c, &st);
+    ck_assert_int_eq(ka_requests(&a), 5);
+    ck_assert_int_eq(ka_conns(&a), 5);
+    ck_assert_int_eq(st.reused, 0);
+    /* keep-alive turned off: not even asked for */
+    og_http_client *off = og_http_client_new(&(og_http_config){ .idle_ms = -1 });
+    ck_assert_msg(cfetch(off, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert_int_eq(__atomic_load_n(&a.asked_keep_alive, __ATOMIC_SEQ_CST), 5);
+    og_http_client_free(off);
+    og_http_client_free(c);
+    ka_stop(&a);
+}
+END_TEST
+
+/* The server drops a kept connection just as the next request goes out
+ * (FIN or reset, no answer): that request is sent once more on a new
+ * connection, within the same deadline, and succeeds. */
+START_TEST(kept_connection_closed_by_server_is_retried_once)
+{
+    for (int rst = 0; rst <= 1; rst++) {
+        ka_srv a;
+        og_http_stats st;
+        char url[64], err[256];
+        og_http_client *c = og_http_client_new(NULL);
+        ka_start(&a, 1);
+        a.drop_from = a.drop_to = 2;
+        a.rst = rst;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/", a.port);
+        ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+        ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)),
+                      "%s: the retry on a new connection failed: %s", rst ? "reset" : "FIN", err);
+        og_http_client_stats(c, &st);
+        ck_assert_int_eq(st.retried, 1);
+        ck_assert_int_eq(ka_conns(&a), 2);
+        ck_assert_int_eq(ka_requests(&a), 3);
+        og_http_client_free(c);
+        ka_stop(&a);
+    }
+}
+END_TEST
+
+/* Only once, and never for a new connection: a server that drops every
+ * request costs one retry, not a loop. */
+START_TEST(retry_is_once_and_only_for_kept_connections)
+{
+    ka_srv a;
+    og_http_stats st;
+    char url[64], err[256];
+    og_http_client *c = og_http_client_new(NULL);
+    ka_start(&a, 1);
+    a.drop_from = 1;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", a.port);
+    ck_assert(!cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)));
+    ck_assert_msg(ka_requests(&a) == 1, "a new connection's failure was retried (%d requests)",
+                  ka_requests(&a));
+    ck_assert_msg(strstr(err, "closed the connection without answering"), "%s", err);
+    a.drop_from = 3;
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert(!cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)));
+    og_http_client_stats(c, &st);
+    ck_assert_int_eq(st.retried, 1);
+    ck_assert_int_eq(ka_requests(&a), 4);    /* 1, 2, then 3 on the kept one and 4 on a new one */
+    og_http_client_free(c);
+    ka_stop(&a);
+}
+END_TEST
+
+/* A kept connection is closed after our idle bound, or a second under the
+ * server's advertised Keep-Alive timeout, whichever is shorter; one the
+ * server closed while idle is noticed before use (no retry needed). */
+START_TEST(idle_bounds_are_honoured)
+{
+    ka_srv a;
+    og_http_stats st;
+    char url[64], err[256];
+    og_http_client *c = og_http_client_new(&(og_http_config){ .idle_ms = 200 });
+    ka_start(&a, 1);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", a.port);
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    usleep(400000);
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert_msg(ka_conns(&a) == 2, "a connection idle past its bound was used (%d connections)",
+                  ka_conns(&a));
+    og_http_client_free(c);
+
+    /* Keep-Alive: timeout=1 leaves no idle time at all; timeout=3 two seconds */
+    c = og_http_client_new(NULL);
+    a.extra_head = "Keep-Alive: timeout=1, max=100\r\n";
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert_int_eq(ka_conns(&a), 4);
+    a.extra_head = "Keep-Alive: timeout=3\r\n";
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert_int_eq(ka_conns(&a), 5);
+    og_http_client_free(c);
+
+    /* the server's own idle timeout closes it first */
+    c = og_http_client_new(NULL);
+    a.extra_head = NULL;
+    a.idle_close_ms = 100;
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    usleep(300000);
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    og_http_client_stats(c, &st);
+    ck_assert_int_eq(ka_conns(&a), 7);
+    ck_assert_int_eq(st.retried, 0);
+    og_http_client_free(c);
+    ka_stop(&a);
+}
+END_TEST
+
+typedef struct worker_arg {
+    og_http_client *c;
+    const char *url;
+    int ok;
+} worker_arg;
+
+static void *fetch_worker(void *arg)
+{
+    worker_arg *w = arg;
+    char err[256];
+    for (int i = 0; i < 25; i++) {
+        unsigned char *resp = NULL;
+        size_t len = 0;
+        if (og_http_fetch(w->c, w->url, small_req, sizeof(small_req), NULL, 5, MAX_RESP, &resp,
+                          &len, err, sizeof(err)))
+            w->ok++;
+        free(resp);
+    }
+    return NULL;
+}
+
+/* Four workers share the pool: at most one connection each, never two
+ * requests on one connection at once. */
+START_TEST(workers_share_kept_connections)
+{
+    ka_srv a;
+    char url[64];
+    pthread_t th[4];
+    worker_arg w[4];
+    og_http_client *c = og_http_client_new(NULL);
+    ka_start(&a, 1);
+    a.delay_ms = 2;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", a.port);
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker_arg){ c, url, 0 };
+        pthread_create(&th[i], NULL, fetch_worker, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(w[i].ok, 25);
+    }
+    ck_assert_int_eq(ka_requests(&a), 100);
+    ck_assert_msg(ka_conns(&a) <= 4, "100 requests from 4 workers took %d connections", ka_conns(&a));
+    ck_assert_msg(!__atomic_load_n(&a.pipelined, __ATOMIC_SEQ_CST),
+                  "a connection carried a request before the last one was answered");
+    og_http_client_free(c);
+    ka_stop(&a);
+}
+END_TEST
+
+START_TEST(responder_key)
+{
+    char k[128];
+    ck_assert(og_http_responder_key("http://ocsp.example.com/x/y", NULL, k, sizeof(k)));
+    ck_assert_str_eq(k, "ocsp.example.com:80");
+    ck_assert(og_http_responder_key("http://ocsp.example.com:8080", "", k, sizeof(k)));
+    ck_assert_str_eq(k, "ocsp.example.com:8080");
+    ck_assert(og_http_responder_key("http://[2001:db8::1]/", "http://proxy.lan:3128", k, sizeof(k)));
+    ck_assert_str_eq(k, "[2001:db8::1]:80/proxy.lan:3128");
+    ck_assert(!og_http_responder_key("http://ocsp.example.com/", NULL, k, 8));
+}
+END_TEST
+
+/* ---- Happy Eyeballs and the resolver cache, with the resolver replaced:
+ * names resolve to loopback addresses of both families on one port. ---- */
+
+typedef struct fake_dns {
+    int calls;                   /* atomic */
+    int delay_ms;
+    int fail;                    /* answer EAI_NONAME */
+    int order[2];                /* families, in the order returned */
+} fake_dns;
+
+static fake_dns dns;             /* outlives any lookup thread */
+
+static int fake_resolve(void *baton, const char *host, og_http_addr *out, int max)
+{
+    fake_dns *d = baton;
+    (void)host;
+    __atomic_add_fetch(&d->calls, 1, __ATOMIC_SEQ_CST);
+    if (d->delay_ms)
+        usleep((useconds_t)d->delay_ms * 1000);
+    if (d->fail)
+        return EAI_NONAME;
+    int n = 0;
+    for (int i = 0; i < 2 && n < max; i++) {
+        memset(&out[n], 0, sizeof(out[n]));
+        if (d->order[i] == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out[n].sa;
+            a->sin6_family = AF_INET6;
+            a->sin6_addr = in6addr_loopback;
+            out[n++].len = sizeof(*a);
+        } else if (d->order[i] == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&out[n].sa;
+            a->sin_family = AF_INET;
+            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            out[n++].len = sizeof(*a);
+        }
+    }
+    return n;
+}
+
+/* A listener that never accepts, its one-place queue filled: further SYNs
+ * are dropped, as on a route that silently loses packets. */
+typedef struct blackhole {
+    int lfd;
+    int filler;
+} blackhole;
+
+static int blackhole_open(blackhole *b, int family, int port)
+{
+    ka_srv tmp;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (!ka_listen(&tmp, family, port))
+        return 0;
+    b->lfd = tmp.fd;
+    listen(b->lfd, 0);
+    getsockname(b->lfd, (struct sockaddr *)&ss, &sl);
+    b->filler = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(connect(b->filler, (struct sockaddr *)&ss, sl), 0);
+    /* the fixture itself: one more connection must not complete */
+    int probe = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    connect(probe, (struct sockaddr *)&ss, sl);
+    struct pollfd p = { probe, POLLOUT, 0 };
+    int answered = poll(&p, 1, 300);
+    close(probe);
+    ck_assert_msg(answered == 0, "the full listen queue answered a connection: this kernel does "
+                  "not drop SYNs there, the blackhole fixture does not work");
+    return 1;
+}
+
+static void blackhole_close(blackhole *b)
+{
+    close(b->filler);
+    close(b->lfd);
+}
+
+/* A working IPv4 server and a blackholed [::1] on the same port. */
+static int dual_fixture(ka_srv *v4, blackhole *v6)
+{
+    for (int i = 0; i < 20; i++) {
+        ka_start(v4, 1);
+        if (blackhole_open(v6, AF_INET6, v4->port))
+            return 1;
+        ka_stop(v4);
+    }
+    return 0;
+}
+
+static int ipv6_loopback(void)
+{
+    ka_srv t;
+    if (!ka_listen(&t, AF_INET6, 0))
+        return 0;
+    close(t.fd);
+    return 1;
+}
+
+START_TEST(happy_eyeballs_falls_back_from_a_silent_ipv6)
+{
+    ka_srv v4, v6ok;
+    blackhole v6;
+    og_http_stats st;
+    char url[64], err[256], bad[64];
+    if (!ipv6_loopback()) {
+        fprintf(stderr, "SKIP: no IPv6 loopback: happy_eyeballs_falls_back_from_a_silent_ipv6\n");
+        return;
+    }
+    memset(&dns, 0, sizeof(dns));
+    dns.order[0] = AF_INET6;
+    dns.order[1] = AF_INET;
+    log_reset();
+    og_http_client *c = og_http_client_new(&(og_http_config){
+        .log = cap_log, .resolve = fake_resolve, .resolve_baton = &dns, .idle_ms = -1,
+        .family_retry_ms = 1000 });
+    ck_assert_msg(dual_fixture(&v4, &v6), "no port free on both 127.0.0.1 and [::1]");
+    snprintf(url, sizeof(url), "http://dual.test:%d/", v4.port);
+    snprintf(bad, sizeof(bad), "[::1]:%d", v4.port);
+
+    long long t0 = now_ms();
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 10, err, sizeof(err)), "%s", err);
+    long long took = now_ms() - t0;
+    ck_assert_msg(took >= 200 && took < 1000, "IPv4 answered after %lld ms, not about 250 ms after "
+                  "the silent IPv6 attempt began", took);
+    ck_assert_int_eq(ka_requests(&v4), 1);
+    ck_assert_msg(log_count("OG01201") == 1 && log_count("IPv6 fails") == 1 &&
+                  log_count(bad) == 1 && log_count("dual.test") == 1, "log: %s", log_text);
+
+    /* IPv4 goes first now: no wait, no second line */
+    t0 = now_ms();
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 10, err, sizeof(err)), "%s", err);
+    took = now_ms() - t0;
+    ck_assert_msg(took < 200, "three fetches took %lld ms with IPv4 known to work first", took);
+    ck_assert_int_eq(log_count("OG01201"), 1);
+
+    /* IPv6 works again; after family_retry_ms it goes first again and wins */
+    blackhole_close(&v6);
+    ck_assert(ka_start_on(&v6ok, AF_INET6, v4.port, 0));
+    usleep(1100000);
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 10, err, sizeof(err)), "%s", err);
+    ck_assert_int_eq(ka_requests(&v6ok), 1);
+    ck_assert_msg(log_count("OG01202") == 1 && log_count("IPv6 works again") == 1, "log: %s", log_text);
+    og_http_client_stats(c, &st);
+    ck_assert_int_eq(st.connects, 5);
+    ck_assert_int_eq(st.lookups, 1);
+    og_http_client_free(c);
+    ka_stop(&v6ok);
+    ka_stop(&v4);
+}
+END_TEST
+
+/* A refused first address costs no wait: the next starts at once. */
+START_TEST(happy_eyeballs_refused_address_moves_on_at_once)
+{
+    ka_srv v4;
+    char url[64], err[256];
+    if (!ipv6_loopback()) {
+        fprintf(stderr, "SKIP: no IPv6 loopback: happy_eyeballs_refused_address_moves_on_at_once\n");
+        return;
+    }
+    memset(&dns, 0, sizeof(dns));
+    dns.order[0] = AF_INET6;
+    dns.order[1] = AF_INET;
+    log_reset();
+    og_http_client *c = og_http_client_new(&(og_http_config){
+        .log = cap_log, .resolve = fake_resolve, .resolve_baton = &dns });
+    ka_start(&v4, 1);            /* nothing listens on [::1] at that port (V6ONLY elsewhere) */
+    snprintf(url, sizeof(url), "http://refused.test:%d/", v4.port);
+    long long t0 = now_ms();
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 10, err, sizeof(err)), "%s", err);
+    long long took = now_ms() - t0;
+    ck_assert_msg(took < 200, "took %lld ms after a refused IPv6 attempt", took);
+    ck_assert_msg(log_count("IPv6 fails") == 1 && log_count("Connection refused") == 1,
+                  "log: %s", log_text);
+    og_http_client_free(c);
+    ka_stop(&v4);
+}
+END_TEST
+
+/* Both families silent: the fetch ends at its deadline and names each
+ * address tried. */
+START_TEST(happy_eyeballs_all_silent_ends_at_the_deadline)
+{
+    blackhole v4, v6;
+    char url[64], err[256], a4[32], a6[32];
+    int port = 0, ok = 0;
+    if (!ipv6_loopback()) {
+        fprintf(stderr, "SKIP: no IPv6 loopback: happy_eyeballs_all_silent_ends_at_the_deadline\n");
+        return;
+    }
+    memset(&dns, 0, sizeof(dns));
+    dns.order[0] = AF_INET6;
+    dns.order[1] = AF_INET;
+    for (int i = 0; i < 20 && !ok; i++) {
+        ck_assert(blackhole_open(&v4, AF_INET, 0));
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof(sa);
+        getsockname(v4.lfd, (struct sockaddr *)&sa, &sl);
+        port = ntohs(sa.sin_port);
+        if (!(ok = blackhole_open(&v6, AF_INET6, port)))
+            blackhole_close(&v4);
+    }
+    ck_assert(ok);
+    og_http_client *c = og_http_client_new(&(og_http_config){
+        .resolve = fake_resolve, .resolve_baton = &dns });
+    snprintf(url, sizeof(url), "http://silent.test:%d/", port);
+    long long t0 = now_ms();
+    ck_assert(!cfetch(c, url, small_req, sizeof(small_req), 1, err, sizeof(err)));
+    long long took = now_ms() - t0;
+    ck_assert_msg(took >= 900 && took < 1500, "took %lld ms with a 1 s timeout", took);
+    snprintf(a4, sizeof(a4), "127.0.0.1:%d no answer", port);
+    snprintf(a6, sizeof(a6), "[::1]:%d no answer", port);
+    ck_assert_msg(strstr(err, "within 1 s") && strstr(err, a4) && strstr(err, a6), "%s", err);
+    og_http_client_free(c);
+    blackhole_close(&v4);
+    blackhole_close(&v6);
+}
+END_TEST
+
+static void *resolve_worker(void *arg)
+{
+    worker_arg *w = arg;
+    char err[256];
+    unsigned char *resp = NULL;
+    size_t len = 0;
+    w->ok = og_http_fetch(w->c, w->url, small_req, sizeof(small_req), NULL, 5, MAX_RESP, &resp,
+                          &len, err, sizeof(err));
+    free(resp);
+    return NULL;
+}
+
+/* A name is looked up once per TTL, whatever the number of fetches and
+ * workers; a lookup under way is joined; a failure is remembered briefly. */
+START_TEST(resolver_cache_shares_one_lookup)
+{
+    ka_srv a;
+    og_http_stats st;
+    char url[64], err[256];
+    memset(&dns, 0, sizeof(dns));
+    dns.order[0] = AF_INET;
+    og_http_client *c = og_http_client_new(&(og_http_config){
+        .resolve = fake_resolve, .resolve_baton = &dns, .idle_ms = -1, .dns_ttl_ms = 300 });
+    ka_start(&a, 0);
+    snprintf(url, sizeof(url), "http://cached.test:%d/", a.port);
+    for (int i = 0; i < 10; i++)
+        ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert_int_eq(__atomic_load_n(&dns.calls, __ATOMIC_SEQ_CST), 1);
+    usleep(400000);              /* past the TTL */
+    ck_assert_msg(cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)), "%s", err);
+    ck_assert_int_eq(__atomic_load_n(&dns.calls, __ATOMIC_SEQ_CST), 2);
+
+    /* four workers at once on a slow resolver: one lookup */
+    usleep(400000);
+    dns.delay_ms = 200;
+    pthread_t th[4];
+    worker_arg w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker_arg){ c, url, 0 };
+        pthread_create(&th[i], NULL, resolve_worker, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert(w[i].ok);
+    }
+    ck_assert_int_eq(__atomic_load_n(&dns.calls, __ATOMIC_SEQ_CST), 3);
+
+    /* a name that does not resolve: asked once, the answer kept a while */
+    dns.delay_ms = 0;
+    dns.fail = 1;
+    snprintf(url, sizeof(url), "http://nxdomain.test:%d/", a.port);
+    ck_assert(!cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "cannot resolve nxdomain.test"), "%s", err);
+    ck_assert(!cfetch(c, url, small_req, sizeof(small_req), 2, err, sizeof(err)));
+    ck_assert_int_eq(__atomic_load_n(&dns.calls, __ATOMIC_SEQ_CST), 4);
+    og_http_client_stats(c, &st);
+    ck_assert_int_eq(st.lookups, 4);
+    og_http_client_free(c);
+    ka_stop(&a);
+}
+END_TEST
+
 /* ---- DNS within the timeout, in a network and mount namespace of our own:
  * /etc/resolv.conf names a nameserver on the namespace's loopback that
  * answers late (after answer_ms) or never (answer_ms < 0). ---- */
@@ -522,7 +1257,21 @@ Suite *http_suite(void)
     tcase_add_test(tc, redirects_are_not_followed);
     tcase_add_test(tc, proxy_environment_is_never_read);
     tcase_add_test(tc, slow_answer_is_bounded_by_the_timeout);
+    tcase_add_test(tc, keep_alive_reuses_one_connection);
+    tcase_add_test(tc, server_closing_after_each_answer_still_works);
+    tcase_add_test(tc, kept_connection_closed_by_server_is_retried_once);
+    tcase_add_test(tc, retry_is_once_and_only_for_kept_connections);
+    tcase_add_test(tc, idle_bounds_are_honoured);
+    tcase_add_test(tc, workers_share_kept_connections);
+    tcase_add_test(tc, responder_key);
     suite_add_tcase(s, tc);
+    TCase *he = tcase_create("dualstack");
+    tcase_set_timeout(he, 60);
+    tcase_add_test(he, happy_eyeballs_falls_back_from_a_silent_ipv6);
+    tcase_add_test(he, happy_eyeballs_refused_address_moves_on_at_once);
+    tcase_add_test(he, happy_eyeballs_all_silent_ends_at_the_deadline);
+    tcase_add_test(he, resolver_cache_shares_one_lookup);
+    suite_add_tcase(s, he);
     if (can_unshare(why, sizeof(why))) {
         TCase *dns = tcase_create("dns");
         tcase_set_timeout(dns, 60);

@@ -254,6 +254,83 @@ START_TEST(verify_bad_signature)
 }
 END_TEST
 
+static og_verify_result verify_why(const tp_resp_opts *o, og_resp_info *info, char *why, size_t len)
+{
+    size_t n;
+    unsigned char *der = tp_response(o, &n);
+    og_verify_result r = og_verify_response(cert, der, n, time(NULL), 300, info, why, len);
+    OPENSSL_free(der);
+    return r;
+}
+
+/* We ask with a SHA-1 CertID; a responder may answer with SHA-256 (or
+ * SHA-224/384/512): matched by recomputing ours with its algorithm, every
+ * field still compared. */
+START_TEST(verify_certid_with_sha2)
+{
+    const EVP_MD *mds[] = { EVP_sha256(), EVP_sha224(), EVP_sha384(), EVP_sha512() };
+    tp_cert lookalike = tp_lookalike(&ca);
+    og_resp_info info;
+    char why[256];
+    for (size_t i = 0; i < sizeof(mds) / sizeof(mds[0]); i++) {
+        const char *name = EVP_MD_get0_name(mds[i]);
+        tp_resp_opts o = good_opts();
+        o.id_md = mds[i];
+        ck_assert_msg(verify_why(&o, &info, why, sizeof(why)) == OG_VERIFY_OK, "%s good: %s", name, why);
+        ck_assert_int_eq(info.status, OG_STATUS_GOOD);
+        o.status = V_OCSP_CERTSTATUS_REVOKED;
+        ck_assert_msg(verify_why(&o, &info, why, sizeof(why)) == OG_VERIFY_OK, "%s revoked: %s", name, why);
+        ck_assert_int_eq(info.status, OG_STATUS_REVOKED);
+        o = good_opts();
+        o.id_md = mds[i];
+        o.signer = &responder;
+        o.include = &responder;
+        ck_assert_msg(verify_why(&o, &info, why, sizeof(why)) == OG_VERIFY_OK, "%s delegated: %s",
+                      name, why);
+        /* an issuer of the same name with another key: wrong issuer key hash */
+        o = good_opts();
+        o.id_md = mds[i];
+        o.id_issuer = &lookalike;
+        ck_assert_msg(verify_why(&o, &info, why, sizeof(why)) == OG_VERIFY_NO_MATCH,
+                      "%s: another issuer key matched", name);
+        o.id_issuer = &ca;
+        o.id_corrupt = TP_KEY_HASH;
+        ck_assert_msg(verify_why(&o, &info, why, sizeof(why)) == OG_VERIFY_NO_MATCH,
+                      "%s: a wrong issuer key hash matched", name);
+        o.id_corrupt = TP_NAME_HASH;
+        ck_assert_msg(verify_why(&o, &info, why, sizeof(why)) == OG_VERIFY_NO_MATCH,
+                      "%s: a wrong issuer name hash matched", name);
+        o.id_corrupt = 0;
+        o.id_subject = &other_leaf;
+        ck_assert_msg(verify_why(&o, &info, why, sizeof(why)) == OG_VERIFY_NO_MATCH,
+                      "%s: another serial matched", name);
+    }
+    /* SHA-1, as requested: the same field checks */
+    tp_resp_opts o = good_opts();
+    o.id_corrupt = TP_NAME_HASH;
+    ck_assert_int_eq(verify_why(&o, &info, why, sizeof(why)), OG_VERIFY_NO_MATCH);
+    o.id_corrupt = TP_KEY_HASH;
+    ck_assert_int_eq(verify_why(&o, &info, why, sizeof(why)), OG_VERIFY_NO_MATCH);
+    tp_free(&lookalike);
+}
+END_TEST
+
+/* A weak or unknown CertID algorithm never matches, even with hashes that
+ * are right for it, and the reason says which algorithm was refused. */
+START_TEST(verify_certid_weak_or_unknown_algorithm)
+{
+    og_resp_info info;
+    char why[256];
+    tp_resp_opts o = good_opts();
+    o.id_md = EVP_md5();
+    ck_assert_int_eq(verify_why(&o, &info, why, sizeof(why)), OG_VERIFY_NO_MATCH);
+    ck_assert_msg(strstr(why, "md5"), "%s", why);
+    o.id_md = EVP_sha3_256();
+    ck_assert_int_eq(verify_why(&o, &info, why, sizeof(why)), OG_VERIFY_NO_MATCH);
+    ck_assert_msg(strstr(why, "sha3-256"), "%s", why);
+}
+END_TEST
+
 START_TEST(delegated_signer_cache_keeps_every_check)
 {
     og_resp_info info;
@@ -605,6 +682,8 @@ Suite *ocsp_suite(void)
     tcase_add_test(tc, verify_signer_without_ocsp_signing);
     tcase_add_test(tc, verify_signer_from_another_ca);
     tcase_add_test(tc, verify_bad_signature);
+    tcase_add_test(tc, verify_certid_with_sha2);
+    tcase_add_test(tc, verify_certid_weak_or_unknown_algorithm);
     tcase_add_test(tc, delegated_signer_cache_keeps_every_check);
     tcase_add_test(tc, forged_after_planted_certificate);
     tcase_add_test(tc, forged_with_lookalikes_refused);

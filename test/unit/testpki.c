@@ -129,12 +129,19 @@ unsigned char *tp_response(const tp_resp_opts *o, size_t *len)
         resp = OCSP_response_create(o->response_status, NULL);
     } else {
         OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
-        OCSP_CERTID *id = OCSP_cert_to_id(EVP_sha1(), o->id_subject->cert, o->id_issuer->cert);
+        OCSP_CERTID *id = OCSP_cert_to_id(o->id_md ? o->id_md : EVP_sha1(), o->id_subject->cert,
+                                          o->id_issuer->cert);
         time_t now = time(NULL);
         ASN1_TIME *thisupd = ASN1_GENERALIZEDTIME_adj(NULL, now, 0, o->this_offset);
         ASN1_TIME *nextupd = o->no_next_update ? NULL : ASN1_GENERALIZEDTIME_adj(NULL, now, 0, o->next_offset);
         ASN1_TIME *revtime = ASN1_GENERALIZEDTIME_adj(NULL, now, 0, -86400);
         STACK_OF(X509) *certs = sk_X509_new_null();
+        if (o->id_corrupt) {
+            ASN1_OCTET_STRING *name_hash = NULL, *key_hash = NULL;
+            OCSP_id_get0_info(&name_hash, NULL, &key_hash, NULL, id);
+            ASN1_OCTET_STRING *h = o->id_corrupt == TP_NAME_HASH ? name_hash : key_hash;
+            ((unsigned char *)ASN1_STRING_get0_data(h))[0] ^= 0x01;
+        }
         if (o->include)
             sk_X509_push(certs, o->include->cert);
         for (size_t i = 0; i < sizeof(o->extra) / sizeof(o->extra[0]) && o->extra[i]; i++)

@@ -39,7 +39,10 @@ typedef struct tp_resp_opts {
     const tp_cert *id_subject;   /* subject whose serial is in the CertID */
     int corrupt_signature;       /* flip a bit in the signature */
     int response_status;         /* OCSP_RESPONSE_STATUS_*, 0 = successful */
+    const EVP_MD *id_md;         /* the CertID's hash algorithm; NULL: SHA-1 */
+    int id_corrupt;              /* flip a bit of the CertID's TP_NAME_HASH or TP_KEY_HASH */
 } tp_resp_opts;
+enum { TP_NAME_HASH = 1, TP_KEY_HASH = 2 };
 
 /* Options for a good response about leaf, signed by its issuer ca, valid
  * from now + this_offset to now + next_offset. */
