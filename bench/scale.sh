@@ -10,6 +10,7 @@
 set -u
 source "$(dirname "$0")/lib.sh"
 if [ "$QUICK" = 1 ]; then SCALES="50"; else SCALES="1000 10000"; fi
+SCALES=${BENCH_SCALES:-$SCALES}   # e.g. BENCH_SCALES=10000: one size only
 bench_setup scale
 emit scale.sizes "$SCALES"
 emit scale.concurrency 4        # OCSPGuardFetchConcurrency's default, used below

@@ -60,6 +60,7 @@ int guard_cache_open(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s, const 
                      guard_cache *c)
 {
     const char *spec = guard_cache_effective_spec(pconf, configured), *err;
+    APR_OPTIONAL_FN_TYPE(socache_ocsp_sweep_later) *sweep_later;
     struct ap_socache_hints hints = { OG_ID_LEN, 2048, apr_time_from_sec(600) };
     memset(c, 0, sizeof(*c));
     if (!spec) {
@@ -74,6 +75,11 @@ int guard_cache_open(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s, const 
                      "keeping responses in memory only", spec, err);
         return 0;
     }
+    /* the refresher reads every record at start anyway: socache_ocsp's
+     * sweep (reading them all once more) waits until it has (guard_cache_sweep) */
+    sweep_later = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_sweep_later);
+    if (sweep_later && !strcmp(c->provider->name, "ocsp"))
+        sweep_later(c->instance);
     if (c->provider->init(c->instance, GUARD_CACHE_CONSUMER, &hints, s, pconf) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, GUARD_LOGNO(00103) "OCSPGuardCache %s: cannot "
                      "initialise; keeping responses in memory only", spec);
@@ -142,4 +148,11 @@ void guard_cache_ops(guard_cache *c, og_cache_ops *ops)
         ops->load_shared = cache_load_shared;
     if (!strcmp(c->provider->name, "ocsp"))
         retrieve_local = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_retrieve_local);
+}
+
+void guard_cache_sweep(guard_cache *c)
+{
+    APR_OPTIONAL_FN_TYPE(socache_ocsp_sweep) *sweep = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_sweep);
+    if (c->provider && sweep && !strcmp(c->provider->name, "ocsp"))
+        sweep(c->instance, c->s);
 }

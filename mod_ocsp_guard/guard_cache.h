@@ -37,4 +37,9 @@ int guard_cache_open(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s, const 
  * (socache_ocsp only) the cluster tier, store writes through. */
 void guard_cache_ops(guard_cache *c, og_cache_ops *ops);
 
+/* socache_ocsp's sweep of expired and corrupt records, which
+ * guard_cache_open put off: the refresher runs it once it has read the
+ * records it needs (as the server's user). Nothing for other providers. */
+void guard_cache_sweep(guard_cache *c);
+
 #endif

@@ -34,6 +34,7 @@ void *guard_config_create(apr_pool_t *p, server_rec *s)
     c->refresh_pct = vhost ? UNSET : GUARD_DEFAULT_REFRESH_PCT;
     c->timeout = vhost ? UNSET : GUARD_DEFAULT_RESPONDER_TIMEOUT;
     c->max_skew = vhost ? UNSET : GUARD_DEFAULT_MAX_SKEW;
+    c->must_staple_wait = vhost ? UNSET : GUARD_DEFAULT_MUST_STAPLE_WAIT;
     c->startup_wait = vhost ? UNSET : GUARD_DEFAULT_STARTUP_WAIT;
     c->concurrency = vhost ? UNSET : GUARD_DEFAULT_CONCURRENCY;
     c->config_check_strict = vhost ? UNSET : 0;
@@ -52,6 +53,7 @@ void *guard_config_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(timeout);
     MERGE_INT(max_skew);
     MERGE_PTR(proxy);
+    MERGE_INT(must_staple_wait);
     MERGE_INT(startup_wait);
     MERGE_INT(concurrency);
     MERGE_PTR(cache_spec);
@@ -71,6 +73,7 @@ static const int_directive responder_timeout = { offsetof(guard_server_conf, tim
 static const int_directive max_skew = { offsetof(guard_server_conf, max_skew), 0, 86400, 0 };
 static const int_directive startup_wait = { offsetof(guard_server_conf, startup_wait), 0, 600, 1 };
 static const int_directive fetch_concurrency = { offsetof(guard_server_conf, concurrency), 1, 64, 1 };
+static const int_directive must_staple_wait = { offsetof(guard_server_conf, must_staple_wait), 0, 60, 0 };
 
 static const char *set_int(cmd_parms *cmd, void *dc, const char *arg)
 {
@@ -168,6 +171,9 @@ const command_rec guard_config_cmds[] = {
                   "seconds (0-86400) a response's thisUpdate may lie in the future (default 300)"),
     AP_INIT_TAKE1("OCSPGuardProxy", set_proxy, NULL, RSRC_CONF,
                   "http://host:port of a proxy for responder requests"),
+    AP_INIT_TAKE1("OCSPGuardMustStapleWait", set_int, (void *)&must_staple_wait, RSRC_CONF,
+                  "seconds (0-60) a handshake for a must-staple certificate without a staple "
+                  "waits for its fetch in flight (default 5, 0: never)"),
     AP_INIT_TAKE1("OCSPGuardStartupWait", set_int, (void *)&startup_wait, RSRC_CONF,
                   "seconds (0-600) startup waits for first responses (default 5)"),
     AP_INIT_TAKE1("OCSPGuardFetchConcurrency", set_int, (void *)&fetch_concurrency, RSRC_CONF,

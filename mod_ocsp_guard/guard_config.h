@@ -16,6 +16,7 @@ extern module AP_MODULE_DECLARE_DATA ocsp_guard_module;
 #define GUARD_DEFAULT_MAX_SKEW 300
 #define GUARD_DEFAULT_STARTUP_WAIT 5
 #define GUARD_DEFAULT_CONCURRENCY 4
+#define GUARD_DEFAULT_MUST_STAPLE_WAIT 5
 
 typedef struct guard_server_conf {
     int enabled;
@@ -24,6 +25,7 @@ typedef struct guard_server_conf {
     int timeout;                 /* seconds, one whole responder exchange */
     int max_skew;                /* seconds */
     const char *proxy;           /* NULL: direct */
+    int must_staple_wait;        /* seconds a must-staple handshake waits for a fetch in flight */
     /* server config only (main server) */
     int startup_wait;
     int concurrency;

@@ -1,5 +1,6 @@
 /* mod_ocsp_guard glue: the refresher process and the parent's watch. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -22,6 +23,12 @@ APLOG_USE_MODULE(ocsp_guard);
 
 #define RESPAWN_INTERVAL apr_time_from_sec(5)
 #define MUST_STAPLE_REPEAT 60
+/* The parent waits for the refresher's pass over the local cache tier while
+ * it makes progress: at most this long without one more certificate done,
+ * and LOCAL_WAIT_MAX in all. */
+#define LOCAL_STALL apr_time_from_sec(2)
+#define LOCAL_WAIT_MAX apr_time_from_sec(60)
+#define LOCAL_POLL apr_time_from_msec(5)
 
 /* What the parent's monitor pass remembers per certificate, to rate-limit. */
 typedef struct watch_state {
@@ -43,6 +50,17 @@ static struct {
 void guard_process_reset(void)
 {
     memset(&refresher, 0, sizeof(refresher));
+}
+
+/* In the refresher: socache_ocsp's sweep, put off by guard_cache_open,
+ * once the local pass has read what start-up needs. */
+static void *sweep_thread(void *arg)
+{
+    og_table *t = arg;
+    while (!og_table_local_loaded(t, NULL))
+        apr_sleep(apr_time_from_msec(100));
+    guard_cache_sweep(refresher.cache);
+    return NULL;
 }
 
 static void refresher_main(pid_t parent)
@@ -85,6 +103,11 @@ static void refresher_main(pid_t parent)
     cfg.stop = &never;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00402) "refresher %ld started for %u "
                  "certificate(s)", (long)getpid(), cfg.ntargets);
+    if (cfg.cache) {
+        pthread_t sweeper;
+        if (pthread_create(&sweeper, NULL, sweep_thread, cfg.table) == 0)
+            pthread_detach(sweeper);
+    }
     og_refresher_run(&cfg);
     _exit(0);
 }
@@ -151,11 +174,17 @@ apr_status_t guard_process_start(server_rec *s, apr_pool_t *pconf, guard_registr
     return APR_SUCCESS;
 }
 
-/* Must-staple certificates without a staple: an error at most once a minute. */
+/* Must-staple certificates without a staple: an error at most once a
+ * minute, once a first fetch ended without one (not while one is in flight,
+ * which handshakes wait for). */
 static void watch_must_staple(server_rec *s, const og_target *t, watch_state *w, int stapled,
                               time_t now)
 {
+    uint32_t f;
     if (!t->cert->must_staple || stapled || now - w->must_staple_logged < MUST_STAPLE_REPEAT)
+        return;
+    f = og_table_flags(guard_table_current(), t->slot);
+    if ((f & OG_SLOT_FETCHING) || !(f & OG_SLOT_TRIED))
         return;
     w->must_staple_logged = now;
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, GUARD_LOGNO(00405) "%s is must-staple and has no "
@@ -200,12 +229,51 @@ void guard_process_monitor(server_rec *s)
     }
 }
 
-void guard_process_startup_wait(server_rec *s, int seconds)
+/* Until the refresher has looked at every certificate's local cache record
+ * (verified and published what it found), while it makes progress. */
+static void wait_local_tier(server_rec *s, apr_time_t start)
+{
+    og_table *t = guard_table_current();
+    apr_time_t now = start, progressed = start;
+    unsigned done = 0, seen = 0, total = og_table_count(t);
+    while (!og_table_local_loaded(t, &done)) {
+        now = apr_time_now();
+        if (done != seen) {
+            seen = done;
+            progressed = now;
+        } else if (now - progressed > LOCAL_STALL || now - start > LOCAL_WAIT_MAX) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, GUARD_LOGNO(00702) "startup: the "
+                         "refresher looked at the local cache for only %u of %u certificate(s) "
+                         "in %" APR_TIME_T_FMT " ms and stalled; children accept now, the rest "
+                         "get a staple when it is loaded or fetched", done, total,
+                         apr_time_as_msec(now - start));
+            return;
+        }
+        apr_sleep(LOCAL_POLL);
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00701) "startup: %u of %u "
+                 "certificate(s) have a verified staple after the local cache was read (%"
+                 APR_TIME_T_FMT " ms)", guard_table_count_stapled(), total,
+                 apr_time_as_msec(apr_time_now() - start));
+}
+
+void guard_process_startup_wait(server_rec *s, int seconds, int restarted)
 {
     apr_time_t start = apr_time_now(), deadline = start + apr_time_from_sec(seconds);
-    unsigned total = og_table_count(guard_table_current()), have = guard_table_count_stapled();
+    unsigned total = og_table_count(guard_table_current()), have;
     const og_target *t = (const og_target *)refresher.registry->targets->elts;
     time_t now;
+    /* Always, even with OCSPGuardStartupWait 0 and on graceful restarts
+     * (where it covers only what was not carried over): reading files costs
+     * no responder a request and takes little time. */
+    wait_local_tier(s, start);
+    if (restarted)
+        return;
+    /* First fetches begin now: a must-staple certificate's handshakes may
+     * wait for its first one (guard_table_staple_wait). */
+    if (seconds > 0)
+        og_table_set_startup_mark(guard_table_current(), og_table_now_ms());
+    have = guard_table_count_stapled();
     while (have < total && apr_time_now() < deadline) {
         apr_sleep(apr_time_from_msec(50));
         have = guard_table_count_stapled();

@@ -14,9 +14,11 @@
  * (whose lifetime is pconf's); stopped by a pconf cleanup. */
 apr_status_t guard_process_start(server_rec *s, apr_pool_t *pconf, guard_registry *r, guard_cache *c);
 
-/* At a cold start: waits up to seconds for first staples, then says how
- * many there are, and names must-staple certificates without one. */
-void guard_process_startup_wait(server_rec *s, int seconds);
+/* Waits until the refresher has read the local cache tier (at every start,
+ * graceful restarts too, bounded by its progress); then, at a cold start
+ * (restarted 0), up to seconds for first staples, says how many there are,
+ * and names must-staple certificates without one. */
+void guard_process_startup_wait(server_rec *s, int seconds, int restarted);
 
 /* The monitor hook's work (parent, about every 10 s; never blocks). */
 void guard_process_monitor(server_rec *s);

@@ -22,4 +22,13 @@ int guard_table_stapled(unsigned slot, time_t now, og_slot_meta *m);
 /* How many slots hold a response that may be stapled now. */
 unsigned guard_table_count_stapled(void);
 
+/* The handshake path when slot has no staple: for a must-staple
+ * certificate whose fetch is in flight (or, at start-up, still to end),
+ * waits for it, bounded by OCSPGuardMustStapleWait (at start-up by
+ * OCSPGuardResponderTimeout) of the handshake's server s, holding no lock;
+ * at most a quarter of this process's threads wait at once. 1 with the
+ * staple in buf. */
+int guard_table_staple_wait(server_rec *s, unsigned slot, unsigned char *buf, size_t cap,
+                            size_t *len);
+
 #endif

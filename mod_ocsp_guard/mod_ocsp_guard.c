@@ -33,7 +33,9 @@ static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_si
     return guard_registry_prime(s, p, id, id_len, pem);
 }
 
-/* The handshake path: a lookup in shared memory, nothing else. */
+/* The handshake path: a lookup in shared memory, nothing else; only a
+ * must-staple certificate without a staple may wait for its fetch in
+ * flight (guard_table_staple_wait), polling, never holding a lock. */
 static int guard_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_size_t id_len,
                                ap_ssl_ocsp_copy_resp *cb, void *userdata)
 {
@@ -41,12 +43,12 @@ static int guard_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_s
     unsigned char der[OG_SLOT_CAPACITY];
     size_t len = 0;
     int slot;
-    (void)s;
     (void)c;
     if (!table || (slot = og_table_find(table, (const unsigned char *)id, id_len)) < 0)
         return DECLINED;
     /* mod_ssl leaves its result unset: answer with (NULL, 0) when there is nothing. */
-    if (og_table_staple(table, (unsigned)slot, time(NULL), der, sizeof(der), &len))
+    if (og_table_staple(table, (unsigned)slot, time(NULL), der, sizeof(der), &len) ||
+        guard_table_staple_wait(s, (unsigned)slot, der, sizeof(der), &len))
         cb(der, len, userdata);
     else
         cb(NULL, 0, userdata);
@@ -78,8 +80,7 @@ static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
                  "certificate(s) (read in %" APR_TIME_T_FMT " ms); %d carried over from the last "
                  "generation; cache %s", OG_VERSION, r->targets->nelts, apr_time_as_msec(r->prime_time),
                  carried, cache->provider ? cache->spec : "none (memory only)");
-    if (!restarted)
-        guard_process_startup_wait(s, gc->startup_wait);
+    guard_process_startup_wait(s, gc->startup_wait, restarted);
     return OK;
 }
 

@@ -21,7 +21,8 @@ enum log_state {
  * the target's I/O (cache, responder) until it clears it; every change of
  * its slot happens under the lock together with the state it implies. */
 typedef struct target_state {
-    int load_cache;              /* at start: try the cache before the responder */
+    int load_cache;              /* at start: try the cache before the responder (the local
+                                  * tier in the local pass, then the shared tier) */
     time_t due;
     unsigned failures;
     unsigned repeats;            /* refreshes in a row that brought nothing newer */
@@ -449,20 +450,14 @@ static int adopt_cached(refresher *r, unsigned i, const unsigned char *der, size
 /* What a worker reads from the cache (larger responses cannot be stapled). */
 static __thread unsigned char cache_buf[OG_SLOT_CAPACITY];
 
-/* At start: the local tier, then (socache_ocsp) the cluster tier. */
+/* At start, after the local pass: (socache_ocsp) the cluster tier. */
 static int startup_load(refresher *r, unsigned i, time_t now)
 {
     unsigned char *buf = cache_buf;
     const og_cache_ops *ops = r->cfg->cache;
-    const unsigned char *id = r->cfg->targets[i].cert->id;
     size_t len = 0;
-    if (!ops)
-        return 0;
-    if (ops->load && ops->load(ops->baton, id, buf, sizeof(cache_buf), &len) &&
-        adopt_cached(r, i, buf, len, now, 0, "loaded from the cache"))
-        return 1;
-    len = 0;
-    return ops->load_shared && ops->load_shared(ops->baton, id, buf, sizeof(cache_buf), &len) &&
+    return ops && ops->load_shared &&
+           ops->load_shared(ops->baton, r->cfg->targets[i].cert->id, buf, sizeof(cache_buf), &len) &&
            adopt_cached(r, i, buf, len, now, 1, "loaded from the cache (shared tier)");
 }
 
@@ -518,6 +513,7 @@ static void *worker_main(void *arg)
         s->busy = 1;             /* ours until cleared: no other worker touches it */
         s->load_cache = 0;
         pthread_mutex_unlock(&r->lock);
+        og_table_fetch_begin(r->cfg->table, r->cfg->targets[i].slot);
 
         /* At start each worker verifies cached responses itself, so that
          * thousands of them load on every core. */
@@ -540,6 +536,7 @@ static void *worker_main(void *arg)
             apply_outcome(r, (unsigned)i, &o, time(NULL));
             free(o.der);
         }
+        og_table_fetch_end(r->cfg->table, r->cfg->targets[i].slot);
         pthread_mutex_lock(&r->lock);
         s->busy = 0;
     }
@@ -596,6 +593,64 @@ static void load_initial(refresher *r, time_t now, logq *q)
     }
 }
 
+/* The local pass: before any fetch, each certificate still without a
+ * staple gets its own record from the local cache tier (files, no network
+ * I/O), verified and published, on every core; then the table says so, and
+ * the parent lets children accept (guard_process_startup_wait). The shared
+ * tier and the responder come after, in the workers. */
+typedef struct local_pass_ctx {
+    refresher *r;
+    time_t now;
+    unsigned next;               /* atomic: the next target to look at */
+} local_pass_ctx;
+
+static void *local_pass_thread(void *arg)
+{
+    local_pass_ctx *lp = arg;
+    refresher *r = lp->r;
+    const og_cache_ops *ops = r->cfg->cache;
+    unsigned i;
+    while ((i = __atomic_fetch_add(&lp->next, 1, __ATOMIC_RELAXED)) < r->cfg->ntargets) {
+        size_t len = 0;
+        int adopted;
+        pthread_mutex_lock(&r->lock);
+        adopted = !r->st[i].load_cache;
+        pthread_mutex_unlock(&r->lock);
+        if (!adopted && ops && ops->load &&
+            ops->load(ops->baton, r->cfg->targets[i].cert->id, cache_buf, sizeof(cache_buf), &len) &&
+            adopt_cached(r, i, cache_buf, len, lp->now, 0, "loaded from the cache")) {
+            pthread_mutex_lock(&r->lock);
+            r->st[i].load_cache = 0;     /* the workers go on from its refresh point */
+            pthread_mutex_unlock(&r->lock);
+        }
+        og_table_local_progress(r->cfg->table);
+    }
+    return NULL;
+}
+
+#define LOCAL_PASS_MAX_THREADS 16
+
+static void local_pass(refresher *r, time_t now)
+{
+    local_pass_ctx lp = { r, now, 0 };
+    pthread_t threads[LOCAL_PASS_MAX_THREADS];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = cpus < 1 ? 1 : cpus > LOCAL_PASS_MAX_THREADS ? LOCAL_PASS_MAX_THREADS : (unsigned)cpus,
+             started = 0;
+    /* a dead refresher's in-flight marks, so no handshake waits on them */
+    og_table_fetch_reset(r->cfg->table);
+    if (r->cfg->cache && r->cfg->cache->load) {
+        if (n > r->cfg->ntargets)
+            n = r->cfg->ntargets;
+        while (started + 1 < n && pthread_create(&threads[started], NULL, local_pass_thread, &lp) == 0)
+            started++;
+        local_pass_thread(&lp);  /* this thread helps (and does it all if none started) */
+        for (unsigned k = 0; k < started; k++)
+            pthread_join(threads[k], NULL);
+    }
+    og_table_local_finished(r->cfg->table);
+}
+
 int og_refresher_run(const og_refresher_cfg *cfg)
 {
     refresher r;
@@ -619,6 +674,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         load_initial(&r, time(NULL), &q);
         logq_flush(&r, &q);
     }
+    local_pass(&r, time(NULL));
     if (nworkers > cfg->ntargets && cfg->ntargets > 0)
         nworkers = cfg->ntargets;
     for (unsigned i = 0; i < nworkers; i++) {

@@ -29,7 +29,8 @@ typedef struct og_slot {
     unsigned char id[OG_ID_LEN];
     uint32_t owner;              /* spare: 1 + index of the slot whose response it holds */
     uint32_t cur;                /* home: 0 read here, k + 1 read spare k (home being rewritten) */
-    uint32_t pad;                /* keeps the header 80 bytes and data 8-byte aligned */
+    uint32_t flags;              /* home: OG_SLOT_* (atomic, outside the seqlock); keeps the
+                                  * header 80 bytes and data 8-byte aligned */
     unsigned char data[OG_SLOT_CAPACITY];
 } og_slot;
 
@@ -42,6 +43,11 @@ struct og_table {
     uint32_t index_mask;         /* index has index_mask + 1 entries */
     uint64_t size;
     uint64_t spares_claimed;     /* bit k: spare k is in a writer's hands */
+    /* start-up (atomic): the refresher's pass over the local cache tier,
+     * which the parent waits for before children accept */
+    uint32_t local_done;         /* certificates whose local record was looked at */
+    uint32_t local_loaded;       /* 1: all of them */
+    int64_t startup_mark_ms;     /* CLOCK_MONOTONIC ms when first fetches began; 0: not a cold start */
     /* followed by og_slot[nslots], og_slot[TABLE_SPARES], then
      * uint32_t index[index_mask + 1] */
 };
@@ -406,4 +412,116 @@ unsigned og_table_carry_over(og_table *to, const og_table *from)
         carried += (unsigned)og_table_publish(to, (unsigned)dst, buf, len, &m);
     }
     return carried;
+}
+
+/* ---- start-up signals and must-staple waits ----
+ * Flags and counters are single atomic words outside the seqlocks: the
+ * refresher, the parent and handshakes read and change them without a lock. */
+
+uint32_t og_table_flags(const og_table *t, unsigned slot)
+{
+    return slot < t->nslots ? __atomic_load_n(&slots(t)[slot].flags, __ATOMIC_ACQUIRE) : 0;
+}
+
+void og_table_mark_must_staple(og_table *t, unsigned slot)
+{
+    if (slot < t->nslots)
+        __atomic_fetch_or(&slots(t)[slot].flags, OG_SLOT_MUST_STAPLE, __ATOMIC_RELEASE);
+}
+
+void og_table_fetch_begin(og_table *t, unsigned slot)
+{
+    if (slot < t->nslots)
+        __atomic_fetch_or(&slots(t)[slot].flags, OG_SLOT_FETCHING, __ATOMIC_RELEASE);
+}
+
+void og_table_fetch_end(og_table *t, unsigned slot)
+{
+    uint32_t *f, old;
+    if (slot >= t->nslots)
+        return;
+    f = &slots(t)[slot].flags;
+    old = __atomic_load_n(f, __ATOMIC_RELAXED);
+    /* one change, so a waiter never sees "ended" without "tried"; release:
+     * whoever sees it sees what the fetch published */
+    while (!__atomic_compare_exchange_n(f, &old, (old & ~OG_SLOT_FETCHING) | OG_SLOT_TRIED, 1,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+}
+
+void og_table_fetch_reset(og_table *t)
+{
+    for (unsigned i = 0; i < t->nslots; i++)
+        __atomic_fetch_and(&slots(t)[i].flags, ~OG_SLOT_FETCHING, __ATOMIC_RELEASE);
+}
+
+void og_table_local_progress(og_table *t)
+{
+    __atomic_fetch_add(&t->local_done, 1, __ATOMIC_RELEASE);
+}
+
+void og_table_local_finished(og_table *t)
+{
+    __atomic_store_n(&t->local_loaded, 1, __ATOMIC_RELEASE);
+}
+
+int og_table_local_loaded(const og_table *t, unsigned *done)
+{
+    if (done)
+        *done = __atomic_load_n(&t->local_done, __ATOMIC_ACQUIRE);
+    return (int)__atomic_load_n(&t->local_loaded, __ATOMIC_ACQUIRE);
+}
+
+int64_t og_table_now_ms(void)
+{
+    return monotonic_ns() / 1000000;
+}
+
+void og_table_set_startup_mark(og_table *t, int64_t mark_ms)
+{
+    __atomic_store_n(&t->startup_mark_ms, mark_ms, __ATOMIC_RELEASE);
+}
+
+/* How long a handshake may still wait, from flags: 0 when not at all. */
+static int64_t wait_until(const og_table *t, uint32_t f, const og_wait_bounds *b, int64_t start)
+{
+    int64_t until = 0, mark = __atomic_load_n(&t->startup_mark_ms, __ATOMIC_ACQUIRE);
+    if (!(f & OG_SLOT_MUST_STAPLE))
+        return 0;
+    if ((f & OG_SLOT_FETCHING) && b->in_flight_ms > 0)
+        until = start + b->in_flight_ms;
+    /* its first fetch since start-up, queued or in flight */
+    if (mark && b->startup_ms > 0 && !(f & OG_SLOT_TRIED) && mark + b->startup_ms > until)
+        until = mark + b->startup_ms;
+    return until;
+}
+
+int og_table_would_wait(const og_table *t, unsigned slot, const og_wait_bounds *b)
+{
+    int64_t now = og_table_now_ms();
+    return slot < t->nslots && wait_until(t, og_table_flags(t, slot), b, now) > now;
+}
+
+int og_table_staple_wait(const og_table *t, unsigned slot, const og_wait_bounds *b,
+                         unsigned char *buf, size_t cap, size_t *len, long *waited_ms)
+{
+    int64_t start = og_table_now_ms(), now = start, until;
+    int slept = 0;
+    *waited_ms = 0;
+    if (slot >= t->nslots)
+        return 0;
+    while ((until = wait_until(t, og_table_flags(t, slot), b, start)) > now) {
+        int64_t ms = until - now < OG_WAIT_POLL_MS ? until - now : OG_WAIT_POLL_MS;
+        struct timespec pause = { 0, (long)ms * 1000000L };
+        nanosleep(&pause, NULL);
+        slept = 1;
+        now = og_table_now_ms();
+        if (og_table_staple(t, slot, time(NULL), buf, cap, len)) {
+            *waited_ms = (long)(now - start);
+            return 1;
+        }
+    }
+    *waited_ms = (long)(now - start);
+    /* the fetch may have published just before it said it ended */
+    return slept && og_table_staple(t, slot, time(NULL), buf, cap, len);
 }

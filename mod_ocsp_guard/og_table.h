@@ -73,4 +73,46 @@ unsigned og_table_carry_over(og_table *to, const og_table *from);
 /* 1 when mem holds a table formatted by og_table_init. */
 int og_table_valid(const void *mem, size_t size);
 
+/* Per-slot flags (atomic, no lock): must-staple, set when the table is
+ * made; FETCHING while the refresher is getting the slot a response (shared
+ * tier or responder); TRIED once such a round ended in this table. */
+enum { OG_SLOT_MUST_STAPLE = 1u, OG_SLOT_FETCHING = 2u, OG_SLOT_TRIED = 4u };
+uint32_t og_table_flags(const og_table *t, unsigned slot);
+void og_table_mark_must_staple(og_table *t, unsigned slot);
+void og_table_fetch_begin(og_table *t, unsigned slot);
+/* Clears FETCHING and sets TRIED, after the round's publish. */
+void og_table_fetch_end(og_table *t, unsigned slot);
+/* Clears every FETCHING a refresher that died left (at the refresher's start). */
+void og_table_fetch_reset(og_table *t);
+
+/* Start-up: the refresher counts the certificates whose local cache record
+ * it looked at and says when all were; the parent waits for that before
+ * children accept. */
+void og_table_local_progress(og_table *t);
+void og_table_local_finished(og_table *t);
+/* 1 once finished; *done (may be NULL): how many so far. */
+int og_table_local_loaded(const og_table *t, unsigned *done);
+
+/* CLOCK_MONOTONIC in ms, the same in every process of the machine. */
+int64_t og_table_now_ms(void);
+/* On a cold start, when first fetches begin (og_table_now_ms); 0: none. */
+void og_table_set_startup_mark(og_table *t, int64_t mark_ms);
+
+#define OG_WAIT_POLL_MS 5        /* a waiting handshake looks at its slot this often */
+typedef struct og_wait_bounds {
+    long in_flight_ms;           /* a fetch in flight: wait for it this long (0: never) */
+    long startup_ms;             /* the slot's first fetch after the start-up mark, queued or
+                                  * in flight: wait up to this long after the mark (0: never) */
+} og_wait_bounds;
+/* For a handshake that found no staple (og_table_staple gave 0): when the
+ * slot is must-staple and its fetch is in flight (or, at start-up, its
+ * first fetch is still to end), polls the slot every OG_WAIT_POLL_MS, holding
+ * no lock, until it can be stapled, the fetch ends, or the bound passes.
+ * Returns 1 with the staple as og_table_staple does, else 0; *waited_ms
+ * says how long it waited (0: it did not). Never waits for other slots. */
+/* 1 when og_table_staple_wait would wait for slot now. */
+int og_table_would_wait(const og_table *t, unsigned slot, const og_wait_bounds *b);
+int og_table_staple_wait(const og_table *t, unsigned slot, const og_wait_bounds *b,
+                         unsigned char *buf, size_t cap, size_t *len, long *waited_ms);
+
 #endif

@@ -49,6 +49,7 @@ struct ap_socache_instance_t {
     volatile apr_uint32_t redis_down;
     apr_time_t redis_retry_at;
     volatile apr_uint32_t store_failing;
+    int sweep_later;             /* the consumer calls socache_ocsp_sweep itself */
     volatile apr_uint32_t hits, misses, redis_hits, redis_errors, corrupt;
 };
 
@@ -124,12 +125,19 @@ static void log_bad_record(void *ctx, const char *name, soc_result why)
                  "and is removed", c->inst->dir, name, soc_result_name(why));
 }
 
+/* Runs as the server's user (see init): 0 when it can write its directory, else 2. */
+static int check_as_server_user(void *data)
+{
+    sweep_ctx *c = data;
+    return faccessat(c->inst->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0 ? 2 : 0;
+}
+
 /* Runs as the server's user (see init): its directory, its files. */
 static int sweep_as_server_user(void *data)
 {
     sweep_ctx *c = data;
     soc_sweep_stats st;
-    if (faccessat(c->inst->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0)
+    if (check_as_server_user(c))
         return 2;
     soc_sweep_at(c->inst->dirfd, now_usec(), 0, NULL, log_bad_record, c, &st);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, c->s, SOC_LOGNO(00804) "socache ocsp: %s holds %u record(s); swept %u "
@@ -147,6 +155,13 @@ static long server_uid(void)
 static long server_gid(void)
 {
     return geteuid() == 0 ? (long)ap_unixd_config.group_id : -1;
+}
+
+/* fn(ctx) as the server's user: in a child process that drops to it when
+ * this one is root, else here. soc_run_as's return values. */
+static int run_as_server_user(int (*fn)(void *ctx), sweep_ctx *ctx)
+{
+    return geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), fn, ctx) : fn(ctx);
 }
 
 static const char *base_dir(ap_socache_instance_t *inst, apr_pool_t *p)
@@ -213,9 +228,9 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
                      inst->dir);
     /* The directory's content is the server's user's to write: read and
      * delete it as that user, so nothing planted there is ever acted on
-     * with root's rights. */
-    rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), sweep_as_server_user, &ctx)
-                        : sweep_as_server_user(&ctx);
+     * with root's rights. A consumer that sweeps later (socache_ocsp_sweep,
+     * off its start-up path) needs only the check now. */
+    rc = run_as_server_user(inst->sweep_later ? check_as_server_user : sweep_as_server_user, &ctx);
     if (rc == 2) {
         ap_log_error(APLOG_MARK, APLOG_ERR, APR_EACCES, s, SOC_LOGNO(00807) "socache ocsp: %s is not writable by the "
                      "server's user; it existed already and is left as it is: give it to that "
@@ -237,6 +252,21 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
         }
     }
     return APR_SUCCESS;
+}
+
+static void socache_ocsp_sweep_later(ap_socache_instance_t *inst)
+{
+    inst->sweep_later = 1;
+}
+
+static apr_status_t socache_ocsp_sweep(ap_socache_instance_t *inst, server_rec *s)
+{
+    sweep_ctx ctx = { inst, s };
+    int rc;
+    if (inst->dirfd < 0)
+        return APR_EINVAL;
+    rc = run_as_server_user(sweep_as_server_user, &ctx);
+    return rc == 0 ? APR_SUCCESS : rc == 2 ? APR_EACCES : APR_EGENERAL;
 }
 
 static void socache_ocsp_destroy(ap_socache_instance_t *inst, server_rec *s)
@@ -580,6 +610,8 @@ static void register_hooks(apr_pool_t *p)
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_retrieve_local);
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_inspect);
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_selftest);
+    APR_REGISTER_OPTIONAL_FN(socache_ocsp_sweep_later);
+    APR_REGISTER_OPTIONAL_FN(socache_ocsp_sweep);
 }
 
 module AP_MODULE_DECLARE_DATA socache_ocsp_module = {

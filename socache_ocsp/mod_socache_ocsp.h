@@ -43,4 +43,16 @@ APR_DECLARE_OPTIONAL_FN(const char *, socache_ocsp_selftest,
                         (ap_socache_instance_t *instance, server_rec *s, const char *cname,
                          const char **redis_problem, apr_pool_t *p));
 
+/* Before init(): init() then only checks that the server's user can write
+ * the directory, and leaves the sweep of expired, corrupt and stale
+ * temporary records to the consumer's socache_ocsp_sweep call (a consumer
+ * that reads its records at start anyway sweeps off its start-up path). */
+APR_DECLARE_OPTIONAL_FN(void, socache_ocsp_sweep_later, (ap_socache_instance_t *instance));
+
+/* After init(): sweeps the directory now, as the server's user (here when
+ * this process runs as that user, else in a child process that drops to
+ * it). APR_EACCES when that user cannot write the directory. */
+APR_DECLARE_OPTIONAL_FN(apr_status_t, socache_ocsp_sweep,
+                        (ap_socache_instance_t *instance, server_rec *s));
+
 #endif
