@@ -487,6 +487,8 @@ time_t og_asn1_time_to_unix(const ASN1_GENERALIZEDTIME *t)
 typedef struct signer_entry {
     unsigned char issuer_digest[SHA256_DIGEST_LENGTH];
     X509 *signer;
+    unsigned char *der;          /* its DER (certs_all_known), or NULL */
+    int der_len;
 } signer_entry;
 
 static signer_entry signer_cache[SIGNER_CACHE_SIZE];
@@ -604,12 +606,41 @@ static void signer_remember(const unsigned char *issuer_digest, X509 *signer)
     if (X509_up_ref(signer)) {
         signer_entry *e = &signer_cache[signer_next];
         X509_free(e->signer);
+        OPENSSL_free(e->der);
+        e->der = NULL;
+        e->der_len = i2d_X509(signer, &e->der);
         memcpy(e->issuer_digest, issuer_digest, SHA256_DIGEST_LENGTH);
         e->signer = signer;
         signer_next = (signer_next + 1) % SIGNER_CACHE_SIZE;
     }
 out:
     pthread_mutex_unlock(&signer_lock);
+}
+
+/* 1 when each certificate of the DER SEQUENCE OF at p (n bytes) is byte for
+ * byte a responder certificate checked before: it was decoded then, so
+ * decoding it again would succeed, and the response need not be decoded
+ * whole (basic_without_certs). */
+static int certs_all_known(const unsigned char *p, long n)
+{
+    const unsigned char *end = p + n;
+    int ok = 1;
+    pthread_mutex_lock(&signer_lock);
+    while (ok && p < end) {
+        const unsigned char *start = p;
+        long m;
+        int t, cls, ret = ASN1_get_object(&p, &m, &t, &cls, (long)(end - p));
+        ok = 0;
+        if ((ret & 0x80) || (ret & 0x01) || m > end - p)
+            break;
+        p += m;
+        for (unsigned i = 0; i < SIGNER_CACHE_SIZE && !ok; i++) {
+            const signer_entry *e = &signer_cache[i];
+            ok = e->signer && e->der && e->der_len == p - start && !memcmp(e->der, start, (size_t)e->der_len);
+        }
+    }
+    pthread_mutex_unlock(&signer_lock);
+    return ok;
 }
 
 /* why for a responder certificate: "<what> responder certificate <name>[: detail]". */
@@ -768,12 +799,13 @@ static int der_header(const unsigned char **p, const unsigned char *end, int tag
 }
 
 /* The BasicOCSPResponse inside a DER OCSPResponse, parsed without its
- * `certs` field: the certificates there are outside the signature and are
- * needed only for a signer not checked before, and decoding them costs more
+ * `certs` field, when that field holds only responder certificates checked
+ * before (the usual case: the responder's own): decoding them costs more
  * than the signature check (~120 µs for one certificate with OpenSSL 3: its
- * public key), at every start for thousands of cached responses. The field
- * is cut from the DER before parsing. NULL when the DER is not laid out as
- * expected (the caller parses it all then). */
+ * public key), at every start for thousands of cached responses, and they
+ * are byte for byte certificates that decoded before. The field is cut
+ * from the DER before parsing. NULL otherwise, or when the DER is not laid
+ * out as expected: the caller then parses it all, as before. */
 static OCSP_BASICRESP *basic_without_certs(const unsigned char *der, size_t len)
 {
     const unsigned char *p = der, *end = der + len, *inner_end, *body, *body_end, *oid;
@@ -808,10 +840,13 @@ static OCSP_BASICRESP *basic_without_certs(const unsigned char *der, size_t len)
             return NULL;
         p += m;
     }
-    /* what follows may only be the [0] certs field, up to the end */
+    /* what follows may only be the [0] certs field, up to the end, with
+     * certificates known already */
     if (p < body_end) {
         const unsigned char *q = p;
-        if (!der_header(&q, body_end, 0, V_ASN1_CONTEXT_SPECIFIC, 1, &n) || q + n != body_end)
+        if (!der_header(&q, body_end, 0, V_ASN1_CONTEXT_SPECIFIC, 1, &n) || q + n != body_end ||
+            !der_header(&q, body_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, 1, &n) ||
+            q + n != body_end || !certs_all_known(q, n))
             return NULL;
     }
     head = ASN1_object_size(1, (int)(p - body), V_ASN1_SEQUENCE);

@@ -372,6 +372,50 @@ START_TEST(delegated_signer_cache_keeps_every_check)
 }
 END_TEST
 
+/* Once a delegated responder is remembered, its responses are verified
+ * without decoding the certificates they carry, when those are byte for
+ * byte ones decoded before. Whatever verifies that way must still decode
+ * whole (it is stapled as it is): a bit flipped anywhere, the carried
+ * certificate included, is either refused or decodes. */
+START_TEST(delegated_fast_path_accepts_only_what_decodes_whole)
+{
+    og_resp_info info;
+    char why[256];
+    size_t len;
+    tp_resp_opts o = good_opts();
+    o.signer = &responder;
+    o.include = &responder;
+    unsigned char *der = tp_response(&o, &len);
+    time_t now = time(NULL);
+    ck_assert_int_eq(og_verify_response(cert, der, len, now, 300, &info, why, sizeof(why)), OG_VERIFY_OK);
+    ck_assert_int_eq(og_verify_response(cert, der, len, now, 300, &info, why, sizeof(why)), OG_VERIFY_OK);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            der[i] ^= (unsigned char)(1 << bit);
+            if (og_verify_response(cert, der, len, now, 300, &info, why, sizeof(why)) == OG_VERIFY_OK) {
+                const unsigned char *p = der;
+                OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+                OCSP_BASICRESP *bs = resp ? OCSP_response_get1_basic(resp) : NULL;
+                ck_assert_msg(bs && p == der + len, "bit %d of byte %zu flipped: verified but does "
+                              "not decode whole", bit, i);
+                OCSP_BASICRESP_free(bs);
+                OCSP_RESPONSE_free(resp);
+            }
+            der[i] ^= (unsigned char)(1 << bit);
+        }
+    }
+    /* another responder certificate of the same name and key, not byte-identical
+     * (a look-alike carried along): decoded whole, still verified by its key */
+    tp_cert twin = tp_issue(&other_ca, "Unit Responder", "responder", NULL, 0x2001);
+    o.extra[0] = &twin;
+    unsigned char *der2 = tp_response(&o, &len);
+    ck_assert_int_eq(og_verify_response(cert, der2, len, now, 300, &info, why, sizeof(why)), OG_VERIFY_OK);
+    OPENSSL_free(der2);
+    tp_free(&twin);
+    OPENSSL_free(der);
+}
+END_TEST
+
 /* Verifies the response built to o at time now; why gets the reason. */
 static og_verify_result verify_at(const tp_resp_opts *o, time_t now, og_resp_info *info,
                                   char *why, size_t whylen)
@@ -685,6 +729,7 @@ Suite *ocsp_suite(void)
     tcase_add_test(tc, verify_certid_with_sha2);
     tcase_add_test(tc, verify_certid_weak_or_unknown_algorithm);
     tcase_add_test(tc, delegated_signer_cache_keeps_every_check);
+    tcase_add_test(tc, delegated_fast_path_accepts_only_what_decodes_whole);
     tcase_add_test(tc, forged_after_planted_certificate);
     tcase_add_test(tc, forged_with_lookalikes_refused);
     tcase_add_test(tc, decoy_before_real_responder);

@@ -715,6 +715,81 @@ START_TEST(startup_tries_local_then_shared_and_stores_locally)
 }
 END_TEST
 
+/* ---- issue 12 point 6: the local tier before anything else ---- */
+
+static volatile int shared_asked_before_local_done;
+static int local_gate_shared(void *b, const unsigned char *id, unsigned char *buf, size_t cap,
+                             size_t *len)
+{
+    (void)b; (void)id; (void)buf; (void)cap; (void)len;
+    if (!og_table_local_loaded(table, NULL))
+        shared_asked_before_local_done = 1;
+    return 0;
+}
+
+/* Both certificates: target's record is in the local tier, target_b's is
+ * not. When the table says the local tier was read, target's response is
+ * already published, and nothing went to the shared tier or the responder
+ * before that; target_b is fetched afterwards. */
+START_TEST(local_pass_publishes_before_it_signals)
+{
+    tp_resp_opts o = tp_good_opts(&ca, &leaf, -10, 3600);
+    unsigned char *der = tp_response(&o, &cached_len);
+    memcpy(cached, der, cached_len);
+    OPENSSL_free(der);
+    og_cache_ops ops = { NULL, mem_load, local_gate_shared, mem_store };
+    shared_asked_before_local_done = 0;
+    mode = MODE_GOOD;
+    ck_assert(!og_table_local_loaded(table, NULL));
+    pthread_t t = start_refresher_both(&ops);
+    for (int i = 0; i < 200 && !og_table_local_loaded(table, NULL); i++)
+        usleep(10000);
+    ck_assert_msg(og_table_local_loaded(table, NULL), "the local pass never finished:\n%s", log_tail());
+    ck_assert_msg(stapled(), "the local record was not published when the pass said done");
+    ck_assert(wait_for(b_stapled, 5));
+    stop_refresher(t);
+    ck_assert(!shared_asked_before_local_done);
+    ck_assert_int_eq(requests, 1);          /* target_b only */
+    unsigned done = 0;
+    og_table_local_loaded(table, &done);
+    ck_assert_uint_eq(done, 2);
+}
+END_TEST
+
+/* ---- issue 12 point 7: a round is marked in flight in the table ---- */
+
+static int gated_shared(void *b, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len)
+{
+    (void)b; (void)id; (void)buf; (void)cap; (void)len;
+    gate_wait(5);
+    return 0;
+}
+
+static int slot0_fetching(void) { return (og_table_flags(table, 0) & OG_SLOT_FETCHING) != 0; }
+static int not_fetching0(void) { return !slot0_fetching(); }
+
+START_TEST(a_round_in_flight_is_marked_in_the_table)
+{
+    og_cache_ops ops = { NULL, NULL, gated_shared, NULL };
+    gate_opened = 0;
+    og_table_mark_must_staple(table, 0);
+    og_table_fetch_begin(table, 0);         /* left by a refresher that died */
+    og_table_fetch_end(table, 0);
+    og_table_fetch_begin(table, 0);
+    pthread_t t = start_refresher(&ops);
+    ck_assert(wait_for(slot0_fetching, 3));
+    usleep(100000);
+    /* the round is held in the shared tier: in flight, nothing stapled yet */
+    ck_assert(slot0_fetching());
+    ck_assert(!stapled());
+    gate_open();
+    ck_assert(wait_for(stapled, 5));
+    ck_assert(wait_for(not_fetching0, 3));
+    stop_refresher(t);
+    ck_assert_uint_eq(og_table_flags(table, 0), OG_SLOT_MUST_STAPLE | OG_SLOT_TRIED);
+}
+END_TEST
+
 /* ---- defect 4: no rollback ---- */
 
 /* The responder answers with a revocation, then (a man in the middle)
@@ -930,6 +1005,8 @@ Suite *refresher_suite(void)
     tcase_add_test(tc, expiry_never_wipes_a_response_being_adopted);
     tcase_add_test(tc, slow_cache_store_blocks_no_other_publish_nor_expiry);
     tcase_add_test(tc, startup_tries_local_then_shared_and_stores_locally);
+    tcase_add_test(tc, local_pass_publishes_before_it_signals);
+    tcase_add_test(tc, a_round_in_flight_is_marked_in_the_table);
     tcase_add_test(tc, fetched_older_good_never_replaces_a_revocation);
     tcase_add_test(tc, shared_older_good_never_replaces_an_expired_revocation);
     tcase_add_test(tc, expired_cached_revocation_is_a_floor_after_restart);

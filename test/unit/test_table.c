@@ -313,6 +313,210 @@ START_TEST(large_table_lookup)
 }
 END_TEST
 
+/* ---- must-staple flags, start-up signals, the bounded wait ---- */
+
+START_TEST(slot_flags_lifecycle)
+{
+    unsigned char der[40];
+    og_slot_meta m = meta(OG_STATUS_GOOD, 2000000);
+    memset(der, 0x30, sizeof(der));
+    ck_assert_uint_eq(og_table_flags(table, 6), 0);
+    og_table_mark_must_staple(table, 6);
+    og_table_fetch_begin(table, 6);
+    ck_assert_uint_eq(og_table_flags(table, 6), OG_SLOT_MUST_STAPLE | OG_SLOT_FETCHING);
+    /* publishing, clearing and repairing the slot leave its flags alone */
+    ck_assert(og_table_publish(table, 6, der, sizeof(der), &m));
+    og_table_clear(table, 6);
+    og_table_repair(table);
+    ck_assert_uint_eq(og_table_flags(table, 6), OG_SLOT_MUST_STAPLE | OG_SLOT_FETCHING);
+    og_table_fetch_end(table, 6);
+    ck_assert_uint_eq(og_table_flags(table, 6), OG_SLOT_MUST_STAPLE | OG_SLOT_TRIED);
+    /* a new round: in flight again, tried stays */
+    og_table_fetch_begin(table, 6);
+    og_table_fetch_begin(table, 8);
+    og_table_fetch_reset(table);     /* a refresher died mid-fetch */
+    ck_assert_uint_eq(og_table_flags(table, 6), OG_SLOT_MUST_STAPLE | OG_SLOT_TRIED);
+    ck_assert_uint_eq(og_table_flags(table, 8), 0);
+    ck_assert_uint_eq(og_table_flags(table, 7), 0);   /* neighbours untouched */
+    /* out of range: nothing, no crash */
+    og_table_mark_must_staple(table, N);
+    og_table_fetch_begin(table, N);
+    og_table_fetch_end(table, N);
+    ck_assert_uint_eq(og_table_flags(table, N), 0);
+    /* a new generation starts with no flags: carry-over copies responses only */
+    void *m2 = calloc(1, og_table_size(N));
+    og_table *t2 = og_table_init(m2, og_table_size(N), N, (const unsigned char (*)[OG_ID_LEN])ids);
+    og_table_publish(table, 6, der, sizeof(der), &m);
+    ck_assert_uint_eq(og_table_carry_over(t2, table), 1);
+    ck_assert_uint_eq(og_table_flags(t2, 6), 0);
+    free(m2);
+}
+END_TEST
+
+START_TEST(local_pass_signals)
+{
+    unsigned done = 99;
+    ck_assert(!og_table_local_loaded(table, &done));
+    ck_assert_uint_eq(done, 0);
+    og_table_local_progress(table);
+    og_table_local_progress(table);
+    ck_assert(!og_table_local_loaded(table, &done));
+    ck_assert_uint_eq(done, 2);
+    og_table_local_finished(table);
+    ck_assert(og_table_local_loaded(table, NULL));
+}
+END_TEST
+
+/* What the "refresher" thread does to slot 1 after delay_ms. */
+typedef struct fetch_sim {
+    unsigned delay_ms;
+    int publish;                 /* a good response before the end of the round */
+    int end;                     /* end the round (else it stays in flight) */
+} fetch_sim;
+
+static void *simulate_fetch(void *arg)
+{
+    const fetch_sim *f = arg;
+    unsigned char der[64];
+    og_slot_meta m = meta(OG_STATUS_GOOD, time(NULL) + 3600);
+    struct timespec d = { f->delay_ms / 1000, (long)(f->delay_ms % 1000) * 1000000L };
+    memset(der, 0x5a, sizeof(der));
+    nanosleep(&d, NULL);
+    if (f->publish)
+        og_table_publish(table, 1, der, sizeof(der), &m);
+    if (f->end)
+        og_table_fetch_end(table, 1);
+    return NULL;
+}
+
+/* og_table_staple_wait on slot 1 with sim running; returns its result,
+ * *ms how long the call took. */
+static int wait_with(const fetch_sim *sim, const og_wait_bounds *b, size_t *len, long *waited, double *ms)
+{
+    unsigned char buf[OG_SLOT_CAPACITY];
+    struct timespec t0;
+    pthread_t th;
+    int got;
+    pthread_create(&th, NULL, simulate_fetch, (void *)sim);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    got = og_table_staple_wait(table, 1, b, buf, sizeof(buf), len, waited);
+    *ms = elapsed_ms(&t0);
+    pthread_join(th, NULL);
+    if (got)
+        ck_assert_uint_eq(buf[0], 0x5a);
+    return got;
+}
+
+START_TEST(wait_only_for_must_staple_in_flight)
+{
+    og_wait_bounds b = { 2000, 0 };
+    fetch_sim publish_late = { 300, 1, 1 };
+    size_t len = 0;
+    long waited = 1;
+    double ms;
+    /* not must-staple: never waits, even with its fetch in flight */
+    og_table_fetch_begin(table, 1);
+    ck_assert(!og_table_would_wait(table, 1, &b));
+    ck_assert(!wait_with(&publish_late, &b, &len, &waited, &ms));
+    ck_assert_int_eq(waited, 0);
+    ck_assert_msg(ms < 50, "waited %.1f ms", ms);
+    /* must-staple with no fetch in flight (and no start-up): no wait either */
+    og_table_clear(table, 1);
+    og_table_fetch_end(table, 1);
+    og_table_mark_must_staple(table, 1);
+    ck_assert(!og_table_would_wait(table, 1, &b));
+    ck_assert(!wait_with(&publish_late, &b, &len, &waited, &ms));
+    ck_assert_msg(waited == 0 && ms < 50, "waited %ld / %.1f ms", waited, ms);
+    /* OCSPGuardMustStapleWait 0: no wait with the fetch in flight */
+    og_wait_bounds off = { 0, 0 };
+    og_table_clear(table, 1);
+    og_table_fetch_begin(table, 1);
+    ck_assert(!og_table_would_wait(table, 1, &off));
+    ck_assert(!wait_with(&publish_late, &off, &len, &waited, &ms));
+    ck_assert_msg(waited == 0 && ms < 50, "waited %ld / %.1f ms", waited, ms);
+}
+END_TEST
+
+START_TEST(wait_ends_when_the_staple_appears)
+{
+    og_wait_bounds b = { 2000, 0 };
+    fetch_sim publish_late = { 150, 1, 0 };      /* published, round not ended yet */
+    size_t len = 0;
+    long waited;
+    double ms;
+    og_table_mark_must_staple(table, 1);
+    og_table_fetch_begin(table, 1);
+    ck_assert(og_table_would_wait(table, 1, &b));
+    ck_assert(wait_with(&publish_late, &b, &len, &waited, &ms));
+    ck_assert_uint_eq(len, 64);
+    ck_assert_msg(ms >= 140 && ms < 150 + 10 * OG_WAIT_POLL_MS, "%.1f ms", ms);
+    ck_assert_msg(waited >= 140 && waited <= (long)ms + 1, "waited %ld", waited);
+    /* the writer published while a handshake waited: the waiter holds no lock */
+}
+END_TEST
+
+START_TEST(wait_ends_when_the_fetch_ends_without_one)
+{
+    og_wait_bounds b = { 2000, 0 };
+    fetch_sim fail_late = { 150, 0, 1 };
+    fetch_sim publish_then_end = { 100, 1, 1 };
+    size_t len = 0;
+    long waited;
+    double ms;
+    og_table_mark_must_staple(table, 1);
+    og_table_fetch_begin(table, 1);
+    ck_assert(!wait_with(&fail_late, &b, &len, &waited, &ms));
+    ck_assert_msg(ms >= 140 && ms < 150 + 10 * OG_WAIT_POLL_MS, "%.1f ms", ms);
+    /* a publish right before the end of the round is never missed */
+    og_table_fetch_begin(table, 1);
+    ck_assert(wait_with(&publish_then_end, &b, &len, &waited, &ms));
+}
+END_TEST
+
+START_TEST(wait_is_bounded)
+{
+    og_wait_bounds b = { 200, 0 };
+    fetch_sim hang = { 0, 0, 0 };                /* in flight for good */
+    size_t len = 0;
+    long waited;
+    double ms;
+    og_table_mark_must_staple(table, 1);
+    og_table_fetch_begin(table, 1);
+    ck_assert(!wait_with(&hang, &b, &len, &waited, &ms));
+    ck_assert_msg(ms >= 195 && ms < 400, "%.1f ms", ms);
+    ck_assert_msg(waited >= 195 && waited < 400, "waited %ld", waited);
+}
+END_TEST
+
+START_TEST(startup_waits_for_the_first_fetch)
+{
+    og_wait_bounds b = { 0, 300 };               /* OCSPGuardMustStapleWait 0 */
+    fetch_sim queued = { 0, 0, 0 }, late = { 100, 1, 1 };
+    size_t len = 0;
+    long waited;
+    double ms;
+    og_table_mark_must_staple(table, 1);
+    /* no start-up mark (graceful restart, OCSPGuardStartupWait 0): no wait */
+    ck_assert(!og_table_would_wait(table, 1, &b));
+    og_table_set_startup_mark(table, og_table_now_ms());
+    /* its first fetch queued, not yet in flight: waited for, until the window ends */
+    ck_assert(og_table_would_wait(table, 1, &b));
+    ck_assert(!wait_with(&queued, &b, &len, &waited, &ms));
+    ck_assert_msg(ms >= 250 && ms < 500, "%.1f ms", ms);
+    /* past the window: no wait */
+    ck_assert(!og_table_would_wait(table, 1, &b));
+    /* a first fetch that ends within the window brings the staple */
+    og_table_set_startup_mark(table, og_table_now_ms());
+    og_table_fetch_begin(table, 1);
+    ck_assert(wait_with(&late, &b, &len, &waited, &ms));
+    ck_assert_msg(ms < 300, "%.1f ms", ms);
+    /* once tried, the start-up window no longer applies */
+    og_table_clear(table, 1);
+    og_table_set_startup_mark(table, og_table_now_ms());
+    ck_assert(!og_table_would_wait(table, 1, &b));
+}
+END_TEST
+
 Suite *table_suite(void)
 {
     Suite *s = suite_create("table");
@@ -327,6 +531,13 @@ Suite *table_suite(void)
     tcase_add_test(tc, reader_during_a_slow_publish_gets_a_staple);
     tcase_add_test(tc, writer_dying_mid_publish_is_harmless_and_repaired);
     tcase_add_test(tc, large_table_lookup);
+    tcase_add_test(tc, slot_flags_lifecycle);
+    tcase_add_test(tc, local_pass_signals);
+    tcase_add_test(tc, wait_only_for_must_staple_in_flight);
+    tcase_add_test(tc, wait_ends_when_the_staple_appears);
+    tcase_add_test(tc, wait_ends_when_the_fetch_ends_without_one);
+    tcase_add_test(tc, wait_is_bounded);
+    tcase_add_test(tc, startup_waits_for_the_first_fetch);
     suite_add_tcase(s, tc);
     return s;
 }
