@@ -383,12 +383,18 @@ static int mem_store(void *b, const unsigned char *id, const unsigned char *der,
     return 1;
 }
 
-START_TEST(startup_loads_cache_without_fetching)
+/* The one-entry cache holds a good response for target. */
+static void cache_good_response(void)
 {
     tp_resp_opts o = tp_good_opts(&ca, &leaf, -10, 3600);
     unsigned char *der = tp_response(&o, &cached_len);
     memcpy(cached, der, cached_len);
     OPENSSL_free(der);
+}
+
+START_TEST(startup_loads_cache_without_fetching)
+{
+    cache_good_response();
     og_cache_ops ops = { NULL, mem_load, NULL, mem_store };
     mode = MODE_CLOSE;
     pthread_t t = start_refresher(&ops);
@@ -733,10 +739,7 @@ static int local_gate_shared(void *b, const unsigned char *id, unsigned char *bu
  * before that; target_b is fetched afterwards. */
 START_TEST(local_pass_publishes_before_it_signals)
 {
-    tp_resp_opts o = tp_good_opts(&ca, &leaf, -10, 3600);
-    unsigned char *der = tp_response(&o, &cached_len);
-    memcpy(cached, der, cached_len);
-    OPENSSL_free(der);
+    cache_good_response();
     og_cache_ops ops = { NULL, mem_load, local_gate_shared, mem_store };
     shared_asked_before_local_done = 0;
     mode = MODE_GOOD;
