@@ -128,7 +128,7 @@ after=$(hwm "$child")
 echo "   child $child VmHWM ${before} kB -> ${after} kB"
 h_check "the child that read the key grew by less than 8 MB" test $((after - before)) -lt 8192
 h_check "the oversized value is logged and ignored" \
-    h_log_has ssl3 "socache_ocsp:warn.*Redis key $sslkey holds more than [0-9]* bytes"
+    h_log_has ssl3 "socache_ocsp:warn.*OG00812: .*Redis key $sslkey holds more than [0-9]* bytes"
 h_httpd_stop ssl3
 
 # a Redis that accepts and never answers: timeout=100 bounds each operation
@@ -218,7 +218,7 @@ h_check "wrong password: configtest warns, naming the file and Redis's answer" \
 h_check "wrong password: starts and staples from the responder" h_httpd_start ge
 h_check "wrong password: good" good_at "$P1"
 h_check "wrong password: a clear error in the log" \
-    h_until 5 h_log_has ge "socache_ocsp:error.*Redis 127.0.0.1:$R2P refused AUTH: WRONGPASS"
+    h_until 5 h_log_has ge "socache_ocsp:error.*OG00801: .*Redis 127.0.0.1:$R2P refused AUTH: WRONGPASS"
 h_httpd_stop ge
 
 for f in open link; do
