@@ -19,6 +19,9 @@ MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so
 # Reads and writes socache_ocsp records with the provider's own code.
 RECORD_TOOL := build/out/socache-ocsp-record
 
+# `make` alone builds the modules (the rule below would otherwise be the first)
+.DEFAULT_GOAL := all
+
 .PHONY: check-messages
 check-messages:
 	@python3 build/check-messages

@@ -68,6 +68,22 @@ rec=$(find "$H_DIR/guardcache" -type f | head -1)
 cat "$H_DIR/tampered.rec" > "$rec"
 h_check "guard: restarted with a tampered response in a well-formed record" h_httpd_start guard
 h_check "guard: the tampered response is never stapled" h_eq "$(h_status "$HP2")" none
+h_httpd_stop guard
+
+# the sweep of expired records runs in the refresher, after the local pass
+# (off the parent's start-up path): an expired record of a certificate no
+# longer configured is removed
+old="$H_DIR/guardcache/ocsp_guard/$(printf 'ab%.0s' $(seq 20))"
+echo "an old response" > "$H_DIR/old.der"
+"$H_RECORD_TOOL" encode "$(printf 'ab%.0s' $(seq 20))" 1000000000 "$H_DIR/old.der" > "$old"
+chown www-data "$old"
+h_check "guard: restarted with an expired record of another certificate" h_httpd_start guard
+swept() { h_log_has guard "OG00804: .* swept 1 expired"; }
+h_check "guard: the refresher's sweep removes it" h_until 5 swept
+h_check "guard: and it is gone" h_until 2 test ! -e "$old"
+refresher=$(grep 'OG00402:' "$H_DIR/guard.error.log" | tail -1 | sed 's/.*refresher \([0-9]*\) started.*/\1/')
+h_check "guard: the sweep ran in the refresher (pid $refresher), not in the parent's start-up" \
+    h_log_has guard "\[pid $refresher:tid [0-9]*\] OG00804: .* swept 1 expired"
 
 # the provider as mod_ssl's session cache, and its status() in mod_status
 HP3=$(h_free_port)
