@@ -11,6 +11,8 @@ h_check "bench: every stapler stapled in the verification rounds" every_staple_g
 h_check "bench: the lookup benchmark ran" grep -q '^lookup\.[0-9]*\.ns=[0-9.]*$' "$RES"
 h_check "bench: mod_ocsp_guard staples the first handshake, cold and warm" \
     bash -c "[ '$(v cold.guard.empty_staple)' = good ] && [ '$(v cold.guard.warm_staple)' = good ]"
+h_check "bench: with OCSPGuardStartupWait 0 and a warm cache the first handshake is stapled too" \
+    h_eq "$(v cold.guard-nowait.warm_staple)" good
 h_check "bench: every certificate of the scale runs got a staple" bash -c "! grep -q '^scale\..*\.filled_s=none' '$RES'"
 fill_connections_bounded() { # at most one kept connection per worker, for every size
     local n c

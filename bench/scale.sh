@@ -1,19 +1,27 @@
 #!/bin/bash
 # Start-up at scale: N SNI virtual hosts of one CA, started without the
 # module, with mod_ocsp_guard and an empty cache, and again warm. Prints, per
-# N: scale.N.start_base_s, .start_empty_s, .start_warm_s, .filled_s (all
+# N: scale.N.start_base_s, .start_empty_s, .start_warm_s (medians of
+# interleaved rounds), .start_warm_delta_s (median of the rounds' warm minus
+# no-module differences), .start_warm_rounds (the samples), .filled_s (all
 # stapled), .max_requests_per_s at the responder during the fill,
 # .fill_requests and .connections (TCP connections the responder's front
 # accepted during the fill) and .connections_per_1000 (per 1,000 responses),
-# .warm_requests, .parent_rss_extra_mib, .child_rss_extra_mib.
+# .warm_requests, .warm_prime_ms and .warm_local_ms (priming, and reading the
+# local cache before children accept, at the warm start),
+# .parent_rss_extra_mib, .child_rss_extra_mib.
 #   BENCH_QUICK=1 bench/scale.sh
 set -u
 source "$(dirname "$0")/lib.sh"
 if [ "$QUICK" = 1 ]; then SCALES="50"; else SCALES="1000 10000"; fi
 SCALES=${BENCH_SCALES:-$SCALES}   # e.g. BENCH_SCALES=10000: one size only
+# rounds of (warm start, start without the module) per size
+if [ "$QUICK" = 1 ]; then ROUNDS=1; else ROUNDS=3; fi
+ROUNDS=${BENCH_SCALE_ROUNDS:-$ROUNDS}
 bench_setup scale
 emit scale.sizes "$SCALES"
 emit scale.concurrency 4        # OCSPGuardFetchConcurrency's default, used below
+emit scale.rounds "$ROUNDS"
 note "scale: $SCALES certificates"
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 worker_child() { # the child with the most threads: a worker, not the refresher
@@ -48,7 +56,7 @@ for n in $SCALES; do
 LogLevel warn ocsp_guard:info
 OCSPGuardCache ocsp:$SD/cache
 $vhosts" >/dev/null
-    t0=$(date +%s.%N); start_wait "base$n"; emit "scale.$n.start_base_s" "$(elapsed "$t0")"
+    t0=$(date +%s.%N); start_wait "base$n"; base_times=$(elapsed "$t0")
     sleep 2
     bp=$(h_httpd_pid "base$n"); base_parent=$(rss_kb "$bp"); base_child=$(rss_kb "$(worker_child "$bp")")
     h_httpd_stop "base$n"
@@ -72,10 +80,37 @@ $vhosts" >/dev/null
     emit "scale.$n.parent_rss_extra_mib" $(( (g_parent - base_parent) / 1024 ))
     emit "scale.$n.child_rss_extra_mib" $(( (g_child - base_child) / 1024 ))
     h_httpd_stop "scale$n"
-    before=$(requests "$SD/front.log")
-    t0=$(date +%s.%N); start_wait "scale$n"; emit "scale.$n.start_warm_s" "$(elapsed "$t0")"
-    sleep 1
-    emit "scale.$n.warm_requests" $(( $(requests "$SD/front.log") - before ))
-    h_httpd_stop "scale$n"
+    # Warm starts and starts without the module, interleaved (the order
+    # alternating), so that what else the machine does weighs on both:
+    # medians, and the median of each round's difference.
+    warm_times="" deltas="" prime_ms="" local_ms="" warm_requests=0
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for kind in $( ((round % 2)) && echo "warm base" || echo "base warm"); do
+            if [ "$kind" = base ]; then
+                t0=$(date +%s.%N); start_wait "base$n"; tb=$(elapsed "$t0")
+                base_times="$base_times $tb"
+                h_httpd_stop "base$n"
+                continue
+            fi
+            before=$(requests "$SD/front.log")
+            t0=$(date +%s.%N); start_wait "scale$n"; tw=$(elapsed "$t0")
+            warm_times="$warm_times $tw"
+            # where its extra time went: priming (OG00001), and reading and
+            # verifying the local cache before children accept (OG00701)
+            prime_ms="$prime_ms $(grep 'OG00001:' "$H_DIR/scale$n.error.log" | tail -1 | sed -n 's/.*read in \([0-9]*\) ms.*/\1/p')"
+            local_ms="$local_ms $(grep 'OG00701:' "$H_DIR/scale$n.error.log" | tail -1 | sed -n 's/.*local cache was read (\([0-9]*\) ms).*/\1/p')"
+            sleep 1
+            warm_requests=$(( warm_requests + $(requests "$SD/front.log") - before ))
+            h_httpd_stop "scale$n"
+        done
+        deltas="$deltas $(awk -v w="$tw" -v b="$tb" 'BEGIN {printf "%.2f", w - b}')"
+    done
+    emit "scale.$n.start_base_s" "$(echo $base_times | tr ' ' '\n' | median)"
+    emit "scale.$n.start_warm_s" "$(echo $warm_times | tr ' ' '\n' | median)"
+    emit "scale.$n.start_warm_delta_s" "$(echo $deltas | tr ' ' '\n' | median)"
+    emit "scale.$n.start_warm_rounds" "$ROUNDS (base:$base_times; warm:$warm_times)"
+    emit "scale.$n.warm_prime_ms" "$(echo $prime_ms | tr ' ' '\n' | median)"
+    emit "scale.$n.warm_local_ms" "$(echo $local_ms | tr ' ' '\n' | median)"
+    emit "scale.$n.warm_requests" "$warm_requests"
 done
 h_done

@@ -515,8 +515,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&r->lock);
         og_table_fetch_begin(r->cfg->table, r->cfg->targets[i].slot);
 
-        /* At start each worker verifies cached responses itself, so that
-         * thousands of them load on every core. */
+        /* At start, what the local pass did not find: the shared tier. */
         if (load_cache) {
             adopted = startup_load(r, (unsigned)i, now);
         } else {
@@ -610,19 +609,14 @@ static void *local_pass_thread(void *arg)
     refresher *r = lp->r;
     const og_cache_ops *ops = r->cfg->cache;
     unsigned i;
+    /* target i is this thread's alone (the workers start after the pass),
+     * so load_cache needs no lock; adopt_cached takes it to publish */
     while ((i = __atomic_fetch_add(&lp->next, 1, __ATOMIC_RELAXED)) < r->cfg->ntargets) {
         size_t len = 0;
-        int adopted;
-        pthread_mutex_lock(&r->lock);
-        adopted = !r->st[i].load_cache;
-        pthread_mutex_unlock(&r->lock);
-        if (!adopted && ops && ops->load &&
+        if (r->st[i].load_cache && ops && ops->load &&
             ops->load(ops->baton, r->cfg->targets[i].cert->id, cache_buf, sizeof(cache_buf), &len) &&
-            adopt_cached(r, i, cache_buf, len, lp->now, 0, "loaded from the cache")) {
-            pthread_mutex_lock(&r->lock);
+            adopt_cached(r, i, cache_buf, len, lp->now, 0, "loaded from the cache"))
             r->st[i].load_cache = 0;     /* the workers go on from its refresh point */
-            pthread_mutex_unlock(&r->lock);
-        }
         og_table_local_progress(r->cfg->table);
     }
     return NULL;
@@ -634,8 +628,10 @@ static void local_pass(refresher *r, time_t now)
 {
     local_pass_ctx lp = { r, now, 0 };
     pthread_t threads[LOCAL_PASS_MAX_THREADS];
+    /* two a core: the work is mostly signature checks, but a record not in
+     * the page cache waits for the disk meanwhile */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned n = cpus < 1 ? 1 : cpus > LOCAL_PASS_MAX_THREADS ? LOCAL_PASS_MAX_THREADS : (unsigned)cpus,
+    unsigned n = cpus < 1 ? 2 : cpus >= LOCAL_PASS_MAX_THREADS / 2 ? LOCAL_PASS_MAX_THREADS : 2 * (unsigned)cpus,
              started = 0;
     /* a dead refresher's in-flight marks, so no handshake waits on them */
     og_table_fetch_reset(r->cfg->table);
