@@ -29,7 +29,7 @@ another run or machine differ, ratios less so.
 | instructions the stapling hook adds to a handshake | (≤ 1 % of the handshake) | $(or callgrind.share_percent "not measured in --quick") % |
 | staple lookup | < 1 µs, flat in the number of certificates | ≤ $(sed -n 's/^lookup\.[0-9]*\.ns=//p' "$RES" | sort -g | tail -1) ns |
 | first handshake after a cold start | a good staple, no handshake waits on the responder | $(or cold.guard.empty_ms) ms, staple $(or cold.guard.empty_staple) |
-| first handshake after a warm start with OCSPGuardStartupWait 0 | a staple (from the local cache, read before children accept) | $(or cold.guard-nowait.warm_ms) ms, staple $(or cold.guard-nowait.warm_staple) |
+| first handshake after a warm start with OCSPGuardStartupWait 0 | a staple (from the local cache, read before children accept) | 1 certificate: $(or cold.guard-nowait.warm_ms) ms, staple $(or cold.guard-nowait.warm_staple); $BIGTXT certificates (the one read last): $(or scale.$BIG.nowait_first_ms) ms after start, staple $(or scale.$BIG.nowait_first_staple) |
 | warm start with $BIGTXT certificates | adds < 1 s | $(or scale.$BIG.start_warm_s) s vs $(or scale.$BIG.start_base_s) s without the module: $(or scale.$BIG.start_warm_delta_s) s more (median of interleaved rounds; priming $(or scale.$BIG.warm_prime_ms) ms, local cache read and verified in $(or scale.$BIG.warm_local_ms) ms) |
 | extra memory with $BIGTXT certificates | < 64 MiB | parent +$(or scale.$BIG.parent_rss_extra_mib) MiB, child +$(or scale.$BIG.child_rss_extra_mib) MiB |
 | responder requests per second during the fill | ≤ OCSPGuardFetchConcurrency (4) / latency | max $(or scale.$BIG.max_requests_per_s) in one second |

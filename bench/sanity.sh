@@ -13,6 +13,15 @@ h_check "bench: mod_ocsp_guard staples the first handshake, cold and warm" \
     bash -c "[ '$(v cold.guard.empty_staple)' = good ] && [ '$(v cold.guard.warm_staple)' = good ]"
 h_check "bench: with OCSPGuardStartupWait 0 and a warm cache the first handshake is stapled too" \
     h_eq "$(v cold.guard-nowait.warm_staple)" good
+nowait_first_stapled() { # every size: the last certificate's first handshake
+    local n
+    for n in $(v scale.sizes); do
+        [ "$(v "scale.$n.nowait_first_staple")" = good ] ||
+            { echo "   scale $n: $(v "scale.$n.nowait_first_staple")" >&2; return 1; }
+    done
+}
+h_check "bench: at scale too, the first handshake of a warm start with OCSPGuardStartupWait 0" \
+    nowait_first_stapled
 h_check "bench: every certificate of the scale runs got a staple" bash -c "! grep -q '^scale\..*\.filled_s=none' '$RES'"
 fill_connections_bounded() { # at most one kept connection per worker, for every size
     local n c

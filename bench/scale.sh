@@ -9,7 +9,9 @@
 # accepted during the fill) and .connections_per_1000 (per 1,000 responses),
 # .warm_requests, .warm_prime_ms and .warm_local_ms (priming, and reading the
 # local cache before children accept, at the warm start),
-# .parent_rss_extra_mib, .child_rss_extra_mib.
+# .parent_rss_extra_mib, .child_rss_extra_mib; .nowait_first_ms and
+# .nowait_first_staple: the first handshake of a warm start with
+# OCSPGuardStartupWait 0.
 #   BENCH_QUICK=1 bench/scale.sh
 set -u
 source "$(dirname "$0")/lib.sh"
@@ -55,6 +57,11 @@ for n in $SCALES; do
     H_LOGLEVEL=warn h_conf "scale$n" "$SHP" event "$(h_guard_load)
 LogLevel warn ocsp_guard:info
 OCSPGuardCache ocsp:$SD/cache
+$vhosts" >/dev/null
+    H_LOGLEVEL=warn h_conf "nowait$n" "$SHP" event "$(h_guard_load)
+LogLevel warn ocsp_guard:info
+OCSPGuardCache ocsp:$SD/cache
+OCSPGuardStartupWait 0
 $vhosts" >/dev/null
     t0=$(date +%s.%N); start_wait "base$n"; base_times=$(elapsed "$t0")
     sleep 2
@@ -112,5 +119,16 @@ $vhosts" >/dev/null
     emit "scale.$n.warm_prime_ms" "$(echo $prime_ms | tr ' ' '\n' | median)"
     emit "scale.$n.warm_local_ms" "$(echo $local_ms | tr ' ' '\n' | median)"
     emit "scale.$n.warm_requests" "$warm_requests"
+    # OCSPGuardStartupWait 0, warm cache: the first handshake, made while the
+    # server starts, for the first virtual host (httpd primes the virtual
+    # hosts last to first, so its response is read last)
+    "$H_APACHE2" -f "$H_DIR/nowait$n.conf" -k start &
+    starter=$!
+    first=$("$BIN/hsload" --first 127.0.0.1 "$SHP" 120 h0.bench.example)
+    wait "$starter"
+    emit "scale.$n.nowait_first_ms" "$(echo "$first" | kv first_ms)"
+    emit "scale.$n.nowait_first_staple" "$(echo "$first" | kv staple)"
+    for ((i = 0; i < 300; i++)); do [ -s "$H_DIR/nowait$n.pid" ] && break; sleep 0.1; done
+    h_httpd_stop "nowait$n"
 done
 h_done
