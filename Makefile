@@ -7,6 +7,7 @@ include apxs.mk
 # The pure cores, one list each: built once per flavour into a static
 # library that the modules, the unit tests, the fuzzers and the benches link.
 OG_SRC       := mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard/og_sched.c \
+                mod_ocsp_guard/og_notify.c mod_ocsp_guard/og_control.c \
                 mod_ocsp_guard/og_table.c mod_ocsp_guard/og_refresher.c
 SOC_SRC      := socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/soc_redis.c
 # The httpd glue of each module.

@@ -35,6 +35,18 @@ typedef struct target_state {
     og_resp_known known;         /* what may replace what (rollback floor) */
 } target_state;
 
+/* The main loop's, for run-time control and notifications ("Run-time
+ * control" below). */
+typedef struct control_state {
+    og_notifier *notifier;       /* NULL: no OCSPGuardNotifyCmd */
+    og_notify_mem *own_mem;      /* per target, when there is no control region */
+    time_t *forced_at;           /* per target: the last refresh asked at run time */
+    unsigned char *store_pending;/* per target: an import to store in the cache */
+    uint32_t requests_seen;
+    unsigned char *buf;          /* an import, copied out of its mailbox */
+    int ready;                   /* 0: out of memory at start, none of this runs */
+} control_state;
+
 typedef struct refresher {
     const og_refresher_cfg *cfg;
     target_state *st;
@@ -43,6 +55,7 @@ typedef struct refresher {
     int stopping;
     unsigned cursor;             /* where pick_due goes on from */
     og_http_client *http;        /* the workers' DNS cache and kept connections */
+    control_state ctl;
 } refresher;
 
 #define LOG(r, level, ...) OG_LOG((r)->cfg->log, (r)->cfg->log_baton, level, __VA_ARGS__)
@@ -596,6 +609,238 @@ static void load_initial(refresher *r, time_t now, logq *q)
     }
 }
 
+/* ---- Run-time control and notifications ----
+ * The main loop, once a second: refreshes asked through the control region,
+ * imports from its mailboxes (verified and accepted as any response), and a
+ * look at every certificate for notifications. */
+
+static int control_start(refresher *r)
+{
+    unsigned n = r->cfg->ntargets ? r->cfg->ntargets : 1;
+    control_state *c = &r->ctl;
+    c->forced_at = calloc(n, sizeof(*c->forced_at));
+    c->store_pending = calloc(n, 1);
+    c->own_mem = r->cfg->control ? NULL : calloc(n, sizeof(*c->own_mem));
+    c->buf = r->cfg->control ? malloc(OG_CONTROL_BOX_CAP) : NULL;
+    if (r->cfg->notify && !(c->notifier = og_notifier_new(r->cfg->notify)))
+        return 0;
+    if (!c->forced_at || !c->store_pending || (!r->cfg->control && !c->own_mem) ||
+        (r->cfg->control && !c->buf))
+        return 0;
+    if (r->cfg->control)
+        og_control_sweep(r->cfg->control, time(NULL), 1);
+    return c->ready = 1;
+}
+
+static void control_end(refresher *r)
+{
+    og_notifier_free(r->ctl.notifier);
+    free(r->ctl.forced_at);
+    free(r->ctl.store_pending);
+    free(r->ctl.own_mem);
+    free(r->ctl.buf);
+}
+
+/* Refresh requests: due now, unless the certificate is being worked on or
+ * was forced less than OG_CONTROL_REFRESH_EVERY ago (then next pass). */
+static void take_refresh_requests(refresher *r, time_t now)
+{
+    og_control *c = r->cfg->control;
+    uint32_t req = og_control_requests(c);
+    logq q = { 0 };
+    if (req == r->ctl.requests_seen)
+        return;
+    r->ctl.requests_seen = req;
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+        const og_target *t = &r->cfg->targets[i];
+        target_state *s = &r->st[i];
+        if (!og_control_take_refresh(c, t->slot))
+            continue;
+        if (s->busy || now - r->ctl.forced_at[i] < OG_CONTROL_REFRESH_EVERY) {
+            og_control_keep_refresh(c, t->slot);
+            continue;
+        }
+        r->ctl.forced_at[i] = now;
+        s->due = now;
+        LOGQ(r, &q, OG_LOG_INFO, OG_LOGNO(01014) "%s: refresh from %s asked at run time",
+             t->cert->name, t->url);
+    }
+    pthread_cond_broadcast(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    logq_flush(r, &q);
+}
+
+/* One import, verified like a fetched response and accepted by the same
+ * rule; the verdict and a one-line reason go back to the child. */
+static og_import_verdict import_one(refresher *r, unsigned i, const unsigned char *der, size_t len,
+                                    time_t now, char *reason, size_t cap)
+{
+    const og_target *t = &r->cfg->targets[i];
+    og_import_verdict v;
+    og_resp_info info;
+    char why[256], tu[32], nu[32];
+    logq q = { 0 };
+    og_verify_result res = og_verify_response(t->cert, der, len, now, t->max_skew, &info, why, sizeof(why));
+    if (res != OG_VERIFY_OK || !og_status_staplable(info.status)) {
+        if (res == OG_VERIFY_OK)
+            snprintf(why, sizeof(why), "the response says %s", og_status_name(info.status));
+        snprintf(reason, cap, "refused: %s (%.150s)",
+                 res == OG_VERIFY_OK ? "not stapled" : og_verify_result_name(res), why);
+        LOG(r, OG_LOG_WARN, OG_LOGNO(01012) "%s: imported response %s", t->cert->name, reason);
+        return OG_IMPORT_INVALID;
+    }
+    og_format_time(info.this_update, tu, sizeof(tu));
+    og_format_time(info.next_update, nu, sizeof(nu));
+    pthread_mutex_lock(&r->lock);
+    switch (accept_locked(r, i, &info, der, len, OG_SOURCE_IMPORT, now, &q)) {
+    case ACCEPT_PUBLISHED:
+        log_success(r, i, &info, now, "imported", &q);
+        r->ctl.store_pending[i] = 1;
+        snprintf(reason, cap, "stapled: %s response, thisUpdate %s, nextUpdate %s",
+                 og_status_name(info.status), tu, nu);
+        v = OG_IMPORT_STAPLED;
+        break;
+    case ACCEPT_SAME:
+        snprintf(reason, cap, "refused: this response (thisUpdate %s) is stapled already", tu);
+        v = OG_IMPORT_OLDER;
+        break;
+    case ACCEPT_OLDER:
+        describe_older(&r->st[i], &info, why, sizeof(why));
+        snprintf(reason, cap, "refused: %.180s", why);
+        v = OG_IMPORT_OLDER;
+        break;
+    default:
+        snprintf(reason, cap, "refused: %zu bytes, more than the %d a staple may have", len,
+                 OG_SLOT_CAPACITY);
+        v = OG_IMPORT_TOO_LARGE;
+        break;
+    }
+    pthread_mutex_unlock(&r->lock);
+    logq_flush(r, &q);
+    if (v == OG_IMPORT_STAPLED)
+        LOG(r, OG_LOG_NOTICE, OG_LOGNO(01011) "%s: imported response %s", t->cert->name, reason);
+    else
+        LOG(r, OG_LOG_WARN, OG_LOGNO(01012) "%s: imported response %s", t->cert->name, reason);
+    return v;
+}
+
+static void take_imports(refresher *r, time_t now)
+{
+    og_control *c = r->cfg->control;
+    unsigned slot;
+    size_t len;
+    int box;
+    while ((box = og_control_take_import(c, og_table_count(r->cfg->table), now, &slot, r->ctl.buf,
+                                         OG_CONTROL_BOX_CAP, &len)) >= 0) {
+        char reason[200] = "no such certificate";
+        og_import_verdict v = OG_IMPORT_NO_SLOT;
+        for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+            if (r->cfg->targets[i].slot == slot) {
+                v = import_one(r, i, r->ctl.buf, len, now, reason, sizeof(reason));
+                break;
+            }
+        }
+        og_control_answer(c, box, v, reason, now);
+    }
+}
+
+/* Stores imported responses once no worker holds their certificate (a
+ * worker's cache I/O for the same id must not overlap ours). */
+static void store_imports(refresher *r, time_t now)
+{
+    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+        const og_target *t = &r->cfg->targets[i];
+        og_slot_meta m;
+        size_t len = 0;
+        int mine;
+        if (!r->ctl.store_pending[i])
+            continue;
+        pthread_mutex_lock(&r->lock);
+        if ((mine = !r->st[i].busy)) {
+            r->st[i].busy = 1;
+            r->ctl.store_pending[i] = 0;
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (!mine)
+            continue;
+        /* what the slot holds now: a worker may have published a newer one */
+        if (og_table_read(r->cfg->table, t->slot, cache_buf, sizeof(cache_buf), &len, &m) && len &&
+            og_meta_stapled(&m, now)) {
+            og_resp_info info = { m.status, m.this_update, m.next_update, 1, m.produced_at, 0 };
+            store_response(r, i, cache_buf, len, &info, now);
+        }
+        pthread_mutex_lock(&r->lock);
+        r->st[i].busy = 0;
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+/* A look at every certificate; what changed goes to OCSPGuardNotifyCmd. */
+static void notify_pass(refresher *r, time_t now)
+{
+    og_notify_event ev[8];
+    unsigned nev = 0;
+    if (!r->ctl.notifier)
+        return;
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+        const og_target *t = &r->cfg->targets[i];
+        const target_state *s = &r->st[i];
+        og_notify_mem *mem = r->cfg->control ? og_control_notify_mem(r->cfg->control, t->slot)
+                                             : &r->ctl.own_mem[i];
+        og_notify_reason why[OG_NOTIFY_MAX_PER_LOOK];
+        og_notify_facts f;
+        og_slot_meta m;
+        unsigned n;
+        if (!mem || !og_table_read(r->cfg->table, t->slot, NULL, 0, NULL, &m))
+            continue;
+        f.stapled = og_meta_stapled(&m, now);
+        f.status = m.status;
+        f.this_update = m.this_update;
+        f.next_update = m.next_update;
+        f.fresh_source = m.source == OG_SOURCE_RESPONDER || m.source == OG_SOURCE_IMPORT;
+        f.failures = s->failures;
+        f.not_renewing = s->repeats > 0;
+        f.must_staple = t->cert->must_staple;
+        n = og_notify_look(mem, &f, now, why);
+        for (unsigned k = 0; k < n; k++) {
+            if (nev == sizeof(ev) / sizeof(ev[0])) {
+                /* rare: post outside the lock in batches */
+                pthread_mutex_unlock(&r->lock);
+                for (unsigned e = 0; e < nev; e++)
+                    og_notifier_post(r->ctl.notifier, &ev[e]);
+                nev = 0;
+                pthread_mutex_lock(&r->lock);
+            }
+            ev[nev].reason = why[k];
+            ev[nev].name = r->cfg->names ? r->cfg->names[i] : NULL;
+            ev[nev].cert = t->cert;
+            ev[nev].url = t->url;
+            ev[nev].next_update = f.stapled ? f.next_update : (time_t)mem->next_update;
+            nev++;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    for (unsigned e = 0; e < nev; e++)
+        og_notifier_post(r->ctl.notifier, &ev[e]);
+    og_notifier_tick(r->ctl.notifier);
+}
+
+static void control_pass(refresher *r, time_t now)
+{
+    if (!r->ctl.ready)
+        return;
+    if (r->cfg->control) {
+        og_control_beat(r->cfg->control, now);
+        og_control_sweep(r->cfg->control, now, 0);
+        take_refresh_requests(r, now);
+        take_imports(r, now);
+        store_imports(r, now);
+    }
+    notify_pass(r, now);
+}
+
 int og_refresher_run(const og_refresher_cfg *cfg)
 {
     refresher r;
@@ -614,6 +859,8 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     pthread_cond_init(&r.wake, NULL);
     /* NULL (out of memory): each fetch then uses a client of its own */
     r.http = og_http_client_new(&(og_http_config){ .log = cfg->log, .log_baton = cfg->log_baton });
+    if (!control_start(&r))
+        LOG(&r, OG_LOG_ERR, "out of memory: no run-time control and no notifications");
     {
         logq q = { 0 };
         load_initial(&r, time(NULL), &q);
@@ -637,6 +884,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         pthread_mutex_unlock(&r.lock);
         logq_flush(&r, &q);
         og_http_client_sweep(r.http);
+        control_pass(&r, time(NULL));
         sleep(1);
     }
     pthread_mutex_lock(&r.lock);
@@ -646,6 +894,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i], NULL);
     og_http_client_free(r.http);
+    control_end(&r);
     pthread_cond_destroy(&r.wake);
     pthread_mutex_destroy(&r.lock);
     free(workers);

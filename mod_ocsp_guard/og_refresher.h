@@ -6,6 +6,8 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include "og_control.h"
+#include "og_notify.h"
 #include "og_ocsp.h"
 #include "og_table.h"
 
@@ -49,6 +51,11 @@ typedef struct og_refresher_cfg {
     void *log_baton;
     pid_t parent;                /* exit once the parent is gone (0: no check) */
     volatile sig_atomic_t *stop; /* exit when it becomes non-zero */
+    /* Run-time control: refresh requests and imports from the children, and
+     * where notifications are remembered. NULL: none (memory of its own). */
+    og_control *control;
+    const og_notify_cfg *notify; /* OCSPGuardNotifyCmd; NULL: no notifications */
+    const char *const *names;    /* per target, its name in notifications; NULL: subjects */
 } og_refresher_cfg;
 
 /* Loads what the table and the cache already hold, then refreshes until

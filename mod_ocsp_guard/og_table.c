@@ -88,6 +88,7 @@ const char *og_source_name(uint32_t source)
     case OG_SOURCE_RESPONDER: return "responder";
     case OG_SOURCE_CACHE: return "cache";
     case OG_SOURCE_RESTART: return "memory";
+    case OG_SOURCE_IMPORT: return "import";
     default: return "none";
     }
 }

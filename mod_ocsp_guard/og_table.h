@@ -28,7 +28,8 @@ typedef struct og_slot_meta {
     uint32_t source;             /* where it came from: OG_SOURCE_* */
 } og_slot_meta;
 
-enum { OG_SOURCE_NONE = 0, OG_SOURCE_RESPONDER = 1, OG_SOURCE_CACHE = 2, OG_SOURCE_RESTART = 3 };
+enum { OG_SOURCE_NONE = 0, OG_SOURCE_RESPONDER = 1, OG_SOURCE_CACHE = 2, OG_SOURCE_RESTART = 3,
+       OG_SOURCE_IMPORT = 4 };
 const char *og_source_name(uint32_t source);
 
 /* Bytes needed for n slots. */
