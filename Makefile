@@ -12,7 +12,7 @@ OG_SRC       := mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard
 SOC_SRC      := socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/soc_redis.c
 # The httpd glue of each module.
 GUARD_GLUE   := mod_ocsp_guard/guard_log.c mod_ocsp_guard/guard_cache.c mod_ocsp_guard/guard_config.c \
-                mod_ocsp_guard/guard_registry.c mod_ocsp_guard/guard_table.c \
+                mod_ocsp_guard/guard_registry.c mod_ocsp_guard/guard_table.c mod_ocsp_guard/guard_control.c \
                 mod_ocsp_guard/guard_process.c mod_ocsp_guard/guard_check.c mod_ocsp_guard/mod_ocsp_guard.c
 SOCACHE_GLUE := socache_ocsp/mod_socache_ocsp.c
 
