@@ -98,7 +98,8 @@ UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpthread
 UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/test_ocsp.c test/unit/test_sched.c \
                test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
-               test/unit/test_http.c test/unit/test_redis.c
+               test/unit/test_http.c test/unit/test_redis.c test/unit/test_notify.c \
+               test/unit/test_control.c
 UNIT_DEPS   := $(UNIT_SRC) $(wildcard test/unit/*.h) $(GUARD_HDR)
 
 build/unit/unit_tests: $(UNIT_DEPS) build/lib/libog.a build/lib/libsoc.a

@@ -1,7 +1,13 @@
 #include "og_control.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #define CONTROL_MAGIC 0x4f47434eu   /* "OGCN" */
 #define CONTROL_VERSION 1u
@@ -92,6 +98,30 @@ unsigned og_control_carry_over(og_control *to, const og_table *to_table, const v
     return carried;
 }
 
+/* A request: the count changes, and a refresher waiting on it wakes. The
+ * futex is a shared one: the region is mapped by several processes. */
+static void bump(og_control *c)
+{
+    /* release: a refresher that sees the new count sees what came before */
+    __atomic_add_fetch(&c->requests, 1, __ATOMIC_RELEASE);
+#ifdef __linux__
+    syscall(SYS_futex, &c->requests, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+#endif
+}
+
+void og_control_wait(og_control *c, uint32_t seen, int timeout_ms)
+{
+    struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+    if (__atomic_load_n(&c->requests, __ATOMIC_ACQUIRE) != seen)
+        return;
+#ifdef __linux__
+    /* returns at once when the count changed meanwhile (EAGAIN) */
+    syscall(SYS_futex, &c->requests, FUTEX_WAIT, seen, &ts, NULL, 0);
+#else
+    nanosleep(&ts, NULL);
+#endif
+}
+
 /* ---- the children's side ---- */
 
 unsigned og_control_request_refresh(og_control *c, int slot)
@@ -103,8 +133,7 @@ unsigned og_control_request_refresh(og_control *c, int slot)
         if (slot >= 0)
             break;
     }
-    /* release: a refresher that sees the new count sees the flags */
-    __atomic_add_fetch(&c->requests, 1, __ATOMIC_RELEASE);
+    bump(c);
     return n;
 }
 
@@ -134,7 +163,7 @@ int og_control_submit(og_control *c, unsigned slot, const unsigned char *der, si
         *ticket = __atomic_add_fetch(&c->tickets, 1, __ATOMIC_RELAXED);
         box->ticket = *ticket;
         __atomic_store_n(&box->state, BOX_READY, __ATOMIC_RELEASE);
-        __atomic_add_fetch(&c->requests, 1, __ATOMIC_RELEASE);
+        bump(c);
         return b;
     }
     return -1;
@@ -213,7 +242,7 @@ int og_control_take_refresh(og_control *c, unsigned slot)
 void og_control_keep_refresh(og_control *c, unsigned slot)
 {
     if (slot < c->nslots)
-        og_control_request_refresh(c, (int)slot);
+        __atomic_store_n(&c->slots[slot].refresh, 1, __ATOMIC_RELAXED);
 }
 
 void og_control_answer(og_control *c, int box, og_import_verdict v, const char *reason, time_t now)

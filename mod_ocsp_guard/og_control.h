@@ -80,9 +80,13 @@ void og_control_beat(og_control *c, time_t now);
 /* Changes at every request: compare with the last value seen to skip
  * scanning the flags when nothing was asked. */
 uint32_t og_control_requests(const og_control *c);
+/* Waits until og_control_requests differs from seen, at most timeout_ms:
+ * a request wakes the refresher at once. */
+void og_control_wait(og_control *c, uint32_t seen, int timeout_ms);
 /* 1 when a refresh of slot was asked; the flag is cleared. */
 int og_control_take_refresh(og_control *c, unsigned slot);
-/* Leaves the flag set again (the certificate is busy: next pass). */
+/* Sets the flag again without a wake-up (the certificate is busy: the
+ * caller looks again at its next pass). */
 void og_control_keep_refresh(og_control *c, unsigned slot);
 /* The next import waiting, copied into der (cap bytes): returns its
  * mailbox and sets *slot and *len, or -1. An import whose slot is not below

@@ -31,9 +31,14 @@ const char *og_notify_reason_name(og_notify_reason r)
 
 /* ---- which reason for which change ---- */
 
+/* 1 when every seconds have passed since last (0: never); a last in the
+ * future (a clock set back, or garbage) does not silence it for ever. */
 static int due(int64_t last, time_t now, long every)
 {
-    return last == 0 || (int64_t)now - last >= every || (int64_t)now < last;
+    int64_t since;
+    if (last == 0 || __builtin_sub_overflow((int64_t)now, last, &since))
+        return 1;
+    return since >= every || since < 0;
 }
 
 unsigned og_notify_look(og_notify_mem *m, const og_notify_facts *f, time_t now,

@@ -43,6 +43,7 @@ typedef struct control_state {
     time_t *forced_at;           /* per target: the last refresh asked at run time */
     unsigned char *store_pending;/* per target: an import to store in the cache */
     uint32_t requests_seen;
+    int rescan;                  /* refreshes left asked (busy): look again next pass */
     unsigned char *buf;          /* an import, copied out of its mailbox */
     int ready;                   /* 0: out of memory at start, none of this runs */
 } control_state;
@@ -648,9 +649,10 @@ static void take_refresh_requests(refresher *r, time_t now)
     og_control *c = r->cfg->control;
     uint32_t req = og_control_requests(c);
     logq q = { 0 };
-    if (req == r->ctl.requests_seen)
+    if (req == r->ctl.requests_seen && !r->ctl.rescan)
         return;
     r->ctl.requests_seen = req;
+    r->ctl.rescan = 0;
     pthread_mutex_lock(&r->lock);
     for (unsigned i = 0; i < r->cfg->ntargets; i++) {
         const og_target *t = &r->cfg->targets[i];
@@ -659,6 +661,7 @@ static void take_refresh_requests(refresher *r, time_t now)
             continue;
         if (s->busy || now - r->ctl.forced_at[i] < OG_CONTROL_REFRESH_EVERY) {
             og_control_keep_refresh(c, t->slot);
+            r->ctl.rescan = 1;
             continue;
         }
         r->ctl.forced_at[i] = now;
@@ -827,6 +830,15 @@ static void notify_pass(refresher *r, time_t now)
     og_notifier_tick(r->ctl.notifier);
 }
 
+/* The main loop's pause: a second, or less when a child asks for work. */
+static void control_sleep(refresher *r)
+{
+    if (r->ctl.ready && r->cfg->control)
+        og_control_wait(r->cfg->control, r->ctl.requests_seen, 1000);
+    else
+        sleep(1);
+}
+
 static void control_pass(refresher *r, time_t now)
 {
     if (!r->ctl.ready)
@@ -885,7 +897,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         logq_flush(&r, &q);
         og_http_client_sweep(r.http);
         control_pass(&r, time(NULL));
-        sleep(1);
+        control_sleep(&r);
     }
     pthread_mutex_lock(&r.lock);
     r.stopping = 1;
