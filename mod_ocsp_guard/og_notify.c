@@ -228,7 +228,7 @@ void og_notifier_post(og_notifier *n, const og_notify_event *ev)
     if (!n)
         return;
     if (!build(n, ev, &p)) {
-        LOG(n, OG_LOG_ERR, OG_LOGNO(01006) "notify: out of memory: %s for %s not sent",
+        LOG(n, OG_LOG_ERR, OG_LOGNO(01007) "notify: out of memory: %s for %s not sent",
             og_notify_reason_name(ev->reason), ev->name ? ev->name : ev->cert->subject);
         pending_free(&p);
         return;

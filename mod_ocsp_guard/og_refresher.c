@@ -680,47 +680,46 @@ static og_import_verdict import_one(refresher *r, unsigned i, const unsigned cha
                                     time_t now, char *reason, size_t cap)
 {
     const og_target *t = &r->cfg->targets[i];
-    og_import_verdict v;
+    og_import_verdict v = OG_IMPORT_INVALID;
     og_resp_info info;
     char why[256], tu[32], nu[32];
     logq q = { 0 };
     og_verify_result res = og_verify_response(t->cert, der, len, now, t->max_skew, &info, why, sizeof(why));
-    if (res != OG_VERIFY_OK || !og_status_staplable(info.status)) {
-        if (res == OG_VERIFY_OK)
-            snprintf(why, sizeof(why), "the response says %s", og_status_name(info.status));
-        snprintf(reason, cap, "refused: %s (%.150s)",
-                 res == OG_VERIFY_OK ? "not stapled" : og_verify_result_name(res), why);
-        LOG(r, OG_LOG_WARN, OG_LOGNO(01012) "%s: imported response %s", t->cert->name, reason);
-        return OG_IMPORT_INVALID;
+    if (res != OG_VERIFY_OK) {
+        snprintf(reason, cap, "refused: %s (%.150s)", og_verify_result_name(res), why);
+    } else if (!og_status_staplable(info.status)) {
+        snprintf(reason, cap, "refused: the response says %s, which is not stapled",
+                 og_status_name(info.status));
+    } else {
+        og_format_time(info.this_update, tu, sizeof(tu));
+        og_format_time(info.next_update, nu, sizeof(nu));
+        pthread_mutex_lock(&r->lock);
+        switch (accept_locked(r, i, &info, der, len, OG_SOURCE_IMPORT, now, &q)) {
+        case ACCEPT_PUBLISHED:
+            log_success(r, i, &info, now, "imported", &q);
+            r->ctl.store_pending[i] = 1;
+            snprintf(reason, cap, "stapled: %s response, thisUpdate %s, nextUpdate %s",
+                     og_status_name(info.status), tu, nu);
+            v = OG_IMPORT_STAPLED;
+            break;
+        case ACCEPT_SAME:
+            snprintf(reason, cap, "refused: this response (thisUpdate %s) is stapled already", tu);
+            v = OG_IMPORT_OLDER;
+            break;
+        case ACCEPT_OLDER:
+            describe_older(&r->st[i], &info, why, sizeof(why));
+            snprintf(reason, cap, "refused: %.180s", why);
+            v = OG_IMPORT_OLDER;
+            break;
+        default:
+            snprintf(reason, cap, "refused: %zu bytes, more than the %d a staple may have", len,
+                     OG_SLOT_CAPACITY);
+            v = OG_IMPORT_TOO_LARGE;
+            break;
+        }
+        pthread_mutex_unlock(&r->lock);
+        logq_flush(r, &q);
     }
-    og_format_time(info.this_update, tu, sizeof(tu));
-    og_format_time(info.next_update, nu, sizeof(nu));
-    pthread_mutex_lock(&r->lock);
-    switch (accept_locked(r, i, &info, der, len, OG_SOURCE_IMPORT, now, &q)) {
-    case ACCEPT_PUBLISHED:
-        log_success(r, i, &info, now, "imported", &q);
-        r->ctl.store_pending[i] = 1;
-        snprintf(reason, cap, "stapled: %s response, thisUpdate %s, nextUpdate %s",
-                 og_status_name(info.status), tu, nu);
-        v = OG_IMPORT_STAPLED;
-        break;
-    case ACCEPT_SAME:
-        snprintf(reason, cap, "refused: this response (thisUpdate %s) is stapled already", tu);
-        v = OG_IMPORT_OLDER;
-        break;
-    case ACCEPT_OLDER:
-        describe_older(&r->st[i], &info, why, sizeof(why));
-        snprintf(reason, cap, "refused: %.180s", why);
-        v = OG_IMPORT_OLDER;
-        break;
-    default:
-        snprintf(reason, cap, "refused: %zu bytes, more than the %d a staple may have", len,
-                 OG_SLOT_CAPACITY);
-        v = OG_IMPORT_TOO_LARGE;
-        break;
-    }
-    pthread_mutex_unlock(&r->lock);
-    logq_flush(r, &q);
     if (v == OG_IMPORT_STAPLED)
         LOG(r, OG_LOG_NOTICE, OG_LOGNO(01011) "%s: imported response %s", t->cert->name, reason);
     else
