@@ -106,7 +106,7 @@ build/asan/mod_socache_ocsp.so: $(SOCACHE_GLUE) $(SOCACHE_HDR) build/lib/san/lib
 # Check tests of the pure cores, plain and under ASan+UBSan.
 UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config --cflags check 2>/dev/null)
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpthread
-UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/test_ocsp.c test/unit/test_sched.c \
+UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/testlog.c test/unit/test_ocsp.c test/unit/test_sched.c \
                test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
                test/unit/test_http.c test/unit/test_redis.c test/unit/test_notify.c \
                test/unit/test_control.c

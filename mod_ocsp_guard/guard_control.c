@@ -37,13 +37,9 @@ og_control *guard_control_create(server_rec *s, const guard_registry *r, const o
     apr_pool_t *proc_pool = s->process->pool;
     apr_shm_t *shm = NULL, *old = NULL;
     unsigned n = og_table_count(table), carried = 0;
-    unsigned char (*ids)[OG_ID_LEN] = apr_palloc(r->pool, (apr_size_t)n * OG_ID_LEN + 1);
-    const og_target *t = (const og_target *)r->targets->elts;
     apr_status_t rv;
     og_control *c;
 
-    for (unsigned i = 0; i < n; i++)
-        memcpy(ids[t[i].slot], t[i].cert->id, OG_ID_LEN);
     rv = apr_shm_create(&shm, og_control_size(n), NULL, proc_pool);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, GUARD_LOGNO(01020) "cannot create shared memory "
@@ -51,8 +47,7 @@ og_control *guard_control_create(server_rec *s, const guard_registry *r, const o
                      "remembered across restarts", GUARD_STATUS_HANDLER);
         return NULL;
     }
-    c = og_control_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n,
-                        (const unsigned char (*)[OG_ID_LEN])ids);
+    c = og_control_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n, guard_registry_ids(r));
     apr_pool_userdata_get((void **)&old, CONTROL_KEY, proc_pool);
     if (old) {
         /* the size is the one this process mapped, not what the region says */

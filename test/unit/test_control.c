@@ -15,6 +15,7 @@
 
 #include "og_control.h"
 #include "og_refresher.h"
+#include "testlog.h"
 #include "testpki.h"
 
 #define T0 1700000000
@@ -263,36 +264,8 @@ static og_target targets[2];
 static og_refresher_cfg cfg;
 static volatile sig_atomic_t stop;
 static pthread_t thread;
-static char logbuf[65536];
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stores;
 static time_t stored_expiry;
-
-static void test_log(void *baton, const char *file, int lineno, int level, const char *fmt, ...)
-{
-    va_list ap;
-    char line[1024];
-    (void)baton;
-    (void)file;
-    (void)lineno;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&log_lock);
-    size_t used = strlen(logbuf);
-    snprintf(logbuf + used, sizeof(logbuf) - used, "%d %s\n", level, line);
-    pthread_mutex_unlock(&log_lock);
-}
-
-static int log_count(const char *needle)
-{
-    int n = 0;
-    pthread_mutex_lock(&log_lock);
-    for (const char *p = logbuf; (p = strstr(p, needle)); p++)
-        n++;
-    pthread_mutex_unlock(&log_lock);
-    return n;
-}
 
 static int no_load(void *b, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len)
 {
@@ -347,10 +320,10 @@ static void rsetup(void)
     cfg.table = table;
     cfg.concurrency = 1;
     cfg.cache = &cache_ops;
-    cfg.log = test_log;
+    cfg.log = tl_log;
     cfg.stop = &stop;
     cfg.control = ctl;
-    logbuf[0] = '\0';
+    tl_reset();
     stores = 0;
 }
 
@@ -473,8 +446,8 @@ START_TEST(import_is_verified_and_follows_the_replace_rule)
     finish();
     OPENSSL_free(good);
     OPENSSL_free(revoked);
-    ck_assert_int_eq(log_count("OG01011"), 3);
-    ck_assert_int_eq(log_count("OG01012"), 8);
+    ck_assert_int_eq(tl_count("OG01011"), 3);
+    ck_assert_int_eq(tl_count("OG01012"), 8);
 }
 END_TEST
 
@@ -485,19 +458,19 @@ START_TEST(refresh_requests_are_honoured_and_spaced)
 {
     start();
     sleep(1);                      /* the first attempts at start failed; retries wait 30 s */
-    ck_assert_int_eq(log_count("asked at run time"), 0);
+    ck_assert_int_eq(tl_count("asked at run time"), 0);
     og_control_request_refresh(ctl, 0);
     usleep(1500000);
-    ck_assert_int_eq(log_count("OG01014: subject CN=a.control.test"), 1);
-    ck_assert_int_eq(log_count("OG01014: subject CN=b.control.test"), 0);
+    ck_assert_int_eq(tl_count("OG01014: subject CN=a.control.test"), 1);
+    ck_assert_int_eq(tl_count("OG01014: subject CN=b.control.test"), 0);
     og_control_request_refresh(ctl, -1);    /* a within the spacing, b at once */
     usleep(1500000);
-    ck_assert_int_eq(log_count("OG01014: subject CN=a.control.test"), 1);
-    ck_assert_int_eq(log_count("OG01014: subject CN=b.control.test"), 1);
+    ck_assert_int_eq(tl_count("OG01014: subject CN=a.control.test"), 1);
+    ck_assert_int_eq(tl_count("OG01014: subject CN=b.control.test"), 1);
     sleep(OG_CONTROL_REFRESH_EVERY);       /* then a too, not forgotten */
-    ck_assert_int_eq(log_count("OG01014: subject CN=a.control.test"), 2);
+    ck_assert_int_eq(tl_count("OG01014: subject CN=a.control.test"), 2);
     finish();
-    ck_assert_int_ge(log_count("refresh failed again"), 2);
+    ck_assert_int_ge(tl_count("refresh failed again"), 2);
 }
 END_TEST
 
@@ -509,7 +482,7 @@ START_TEST(notifications_come_from_the_refresher)
 {
     char script[128], out[160], buf[512] = "";
     const char *argv[] = { script };
-    og_notify_cfg notify = { argv, 1, 0, 0, 0, test_log, NULL };
+    og_notify_cfg notify = { argv, 1, 0, 0, 0, tl_log, NULL };
     const char *names[] = { "a.example", "b.example" };
     snprintf(dir, sizeof(dir), "/tmp/og_control.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "og_notify.h"
+#include "testlog.h"
 
 #define T0 1700000000
 
@@ -196,39 +197,13 @@ END_TEST
 /* ---- the runner ---- */
 
 static char dir[64], script[128], out[128];
-static char logbuf[16384];
-
-static void test_log(void *baton, const char *file, int lineno, int level, const char *fmt, ...)
-{
-    va_list ap;
-    size_t used = strlen(logbuf);
-    (void)baton;
-    (void)file;
-    (void)lineno;
-    va_start(ap, fmt);
-    snprintf(logbuf + used, sizeof(logbuf) - used, "%d ", level);
-    used = strlen(logbuf);
-    vsnprintf(logbuf + used, sizeof(logbuf) - used, fmt, ap);
-    va_end(ap);
-    used = strlen(logbuf);
-    snprintf(logbuf + used, sizeof(logbuf) - used, "\n");
-}
-
-static int log_count(const char *needle)
-{
-    int n = 0;
-    for (const char *p = logbuf; (p = strstr(p, needle)); p++)
-        n++;
-    return n;
-}
-
 static void runner_setup(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/og_notify.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(script, sizeof(script), "%s/notify.sh", dir);
     snprintf(out, sizeof(out), "%s/out", dir);
-    logbuf[0] = '\0';
+    tl_reset();
 }
 
 static void runner_teardown(void)
@@ -265,7 +240,7 @@ static og_notifier *runner(const char *extra_arg, unsigned running_max, unsigned
     cfg.running_max = running_max;
     cfg.queue_max = queue_max;
     cfg.timeout = timeout;
-    cfg.log = test_log;
+    cfg.log = tl_log;
     og_notifier *n = og_notifier_new(&cfg);
     ck_assert_ptr_nonnull(n);
     return n;
@@ -330,8 +305,8 @@ START_TEST(runner_passes_reason_name_and_a_minimal_environment)
     /* nothing of the caller's (sh itself adds PWD, and SHLVL or _ in some shells) */
     ck_assert_ptr_null(strstr(env, "HOME="));
     ck_assert_ptr_null(strstr(env, "OG_NOTIFY_SECRET"));
-    ck_assert_int_eq(log_count("OG01001: notify: running"), 1);
-    ck_assert_int_eq(log_count("OG01002"), 0);
+    ck_assert_int_eq(tl_count("OG01001: notify: running"), 1);
+    ck_assert_int_eq(tl_count("OG01002"), 0);
 }
 END_TEST
 
@@ -342,8 +317,8 @@ START_TEST(runner_logs_a_non_zero_exit)
     post(n, OG_NOTIFY_ERRORED, "www.notify.test");
     drain(n, 5);
     og_notifier_free(n);
-    ck_assert_msg(log_count("OG01002: notify: ") == 1 &&
-                  log_count("ocsp-errored www.notify.test exited with status 3") == 1, "%s", logbuf);
+    ck_assert_msg(tl_count("OG01002: notify: ") == 1 &&
+                  tl_count("ocsp-errored www.notify.test exited with status 3") == 1, "%s", tl_tail());
 }
 END_TEST
 
@@ -357,8 +332,8 @@ START_TEST(runner_kills_a_hanging_program_and_its_group)
     drain(n, 5);
     ck_assert_int_eq(og_notifier_running(n), 0);
     og_notifier_free(n);
-    ck_assert_msg(log_count("OG01004: notify: ") == 1 && log_count("still running after 1 s: killed"),
-                  "%s", logbuf);
+    ck_assert_msg(tl_count("OG01004: notify: ") == 1 && tl_count("still running after 1 s: killed"),
+                  "%s", tl_tail());
     snprintf(pidfile, sizeof(pidfile), "%s.pid", out);
     pid_t child = (pid_t)atol(slurp(pidfile));
     ck_assert_int_gt(child, 1);
@@ -383,8 +358,8 @@ START_TEST(runner_limits_programs_at_once_and_drops_the_oldest)
         post(n, OG_NOTIFY_RENEWED, name);
     }
     ck_assert_int_eq(og_notifier_queued(n), 3);
-    ck_assert_int_eq(log_count("OG01005"), 3);
-    ck_assert(log_count("dropped the oldest, ocsp-renewed n1"));
+    ck_assert_int_eq(tl_count("OG01005"), 3);
+    ck_assert(tl_count("dropped the oldest, ocsp-renewed n1"));
     unsigned most = drain(n, 10);
     og_notifier_free(n);
     ck_assert_int_eq(most, 2);
@@ -410,7 +385,7 @@ START_TEST(runner_says_when_the_program_cannot_run)
     post(n, OG_NOTIFY_REVOKED, "www.notify.test");
     drain(n, 5);
     og_notifier_free(n);
-    ck_assert_msg(log_count("exited with status 127 (127:"), "%s", logbuf);
+    ck_assert_msg(tl_count("exited with status 127 (127:"), "%s", tl_tail());
 }
 END_TEST
 

@@ -17,7 +17,15 @@
 
 #include "og_http.h"
 #include "og_refresher.h"
+#include "testlog.h"
 #include "testpki.h"
+
+/* the shared log capture (testlog.c) under this file's names */
+#define test_log tl_log
+#define log_tail tl_tail
+#define log_count tl_count
+#define log_line_has tl_line_has
+#define log_hook tl_hook
 
 /* ---- a tiny HTTP responder: answers every request from `mode` ---- */
 enum { MODE_GOOD, MODE_SHORT, MODE_500, MODE_GARBAGE, MODE_WRONG_TYPE, MODE_CLOSE,
@@ -102,45 +110,6 @@ static og_cert *cert, *cert_b;
 static void *mem;
 static og_table *table;                /* slot 0: cert, slot 1: cert_b */
 static og_target target, target_b;
-static char logbuf[65536];
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static void (*log_hook)(const char *line);   /* called with each line, outside log_lock */
-
-static void test_log(void *baton, const char *file, int lineno, int level, const char *fmt, ...)
-{
-    va_list ap;
-    char line[1024];
-    (void)baton;
-    (void)file;
-    (void)lineno;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&log_lock);
-    size_t used = strlen(logbuf);
-    snprintf(logbuf + used, sizeof(logbuf) - used, "%d %s\n", level, line);
-    pthread_mutex_unlock(&log_lock);
-    if (log_hook)
-        log_hook(line);
-}
-
-/* The end of the log, for failure messages (Check caps their size). */
-static const char *log_tail(void)
-{
-    size_t n = strlen(logbuf);
-    return n > 3000 ? logbuf + n - 3000 : logbuf;
-}
-
-static int log_count(const char *needle)
-{
-    int n = 0;
-    pthread_mutex_lock(&log_lock);
-    for (const char *p = logbuf; (p = strstr(p, needle)); p++)
-        n++;
-    pthread_mutex_unlock(&log_lock);
-    return n;
-}
-
 static void setup(void)
 {
     struct sockaddr_in sa = { 0 };
@@ -189,8 +158,7 @@ static void setup(void)
     revoked_validity = 3;
     requests = 0;
     fixed_served = 0;
-    log_hook = NULL;
-    logbuf[0] = '\0';
+    tl_reset();
     pthread_create(&server_thread, NULL, serve, NULL);
 }
 
@@ -473,23 +441,6 @@ static int gate_wait(int seconds)
     int open = gate_opened;
     pthread_mutex_unlock(&gate_lock);
     return open;
-}
-
-/* A line of the log holding both strings. */
-static int log_line_has(const char *a, const char *b)
-{
-    int found = 0;
-    pthread_mutex_lock(&log_lock);
-    for (const char *p = logbuf; *p && !found;) {
-        const char *e = strchr(p, '\n');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        char line[1024];
-        snprintf(line, sizeof(line), "%.*s", (int)n, p);
-        found = strstr(line, a) && strstr(line, b);
-        p += n + (e ? 1 : 0);
-    }
-    pthread_mutex_unlock(&log_lock);
-    return found;
 }
 
 /* DER of a response about subject, signed by the CA; *info from verifying it
