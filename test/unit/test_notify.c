@@ -5,6 +5,7 @@
  * dropping its oldest. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -285,8 +286,13 @@ static char *slurp(const char *path)
 START_TEST(runner_passes_reason_name_and_a_minimal_environment)
 {
     char envfile[160];
-    write_script("echo \"$@\" >> $OUT; env | sort > $OUT.env");
+    char marker[160];
+    write_script("echo \"$@\" >> $OUT; env | sort > $OUT.env; ls -l /proc/$$/fd/ > $OUT.fds");
     setenv("OG_NOTIFY_SECRET", "x", 1);   /* the refresher's environment is not passed on */
+    /* a descriptor of the refresher's (a socket, the cache): not the program's */
+    snprintf(marker, sizeof(marker), "%s/marker", dir);
+    int fd = open(marker, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
     og_notifier *n = runner("--from-config", 0, 0, 0);
     post(n, OG_NOTIFY_RENEWED, "www.notify.test");
     drain(n, 5);
@@ -307,6 +313,10 @@ START_TEST(runner_passes_reason_name_and_a_minimal_environment)
     ck_assert_ptr_null(strstr(env, "OG_NOTIFY_SECRET"));
     ck_assert_int_eq(tl_count("OG01001: notify: running"), 1);
     ck_assert_int_eq(tl_count("OG01002"), 0);
+    snprintf(envfile, sizeof(envfile), "%s.fds", out);
+    const char *fds = slurp(envfile);
+    ck_assert_msg(strstr(fds, " 0 -> /dev/null") && !strstr(fds, "marker"), "%s", fds);
+    close(fd);
 }
 END_TEST
 
