@@ -99,9 +99,7 @@ sleep 2
 
 # --- revocation of localhost (serial 1001)
 h_stop_pid "$H_RESPONDER_PID"
-revdate=$(date -u -d '-1 day' +%y%m%d%H%M%SZ)
-awk -v d="$revdate" 'BEGIN{FS=OFS="\t"} $4=="1001"{$1="R"; $3=d",keyCompromise"} {print}' \
-    "$P/index.txt" > "$P/index.new" && mv "$P/index.new" "$P/index.txt"
+h_revoke 1001
 h_responder "$RP" -nmin 1
 sleep 4
 refresh_all >/dev/null
