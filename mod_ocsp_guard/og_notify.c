@@ -130,6 +130,9 @@ struct og_notifier {
     unsigned head, queued;
     running *run;                /* cfg.running_max */
     unsigned nrun;
+    unsigned dropped;            /* since the last tick: queue full */
+    char last_dropped[160];
+    unsigned lost;               /* since the last tick: out of memory */
 };
 
 static void free_strv(char **v)
@@ -228,21 +231,33 @@ void og_notifier_post(og_notifier *n, const og_notify_event *ev)
     if (!n)
         return;
     if (!build(n, ev, &p)) {
-        LOG(n, OG_LOG_ERR, OG_LOGNO(01007) "notify: out of memory: %s for %s not sent",
-            og_notify_reason_name(ev->reason), ev->name ? ev->name : ev->cert->subject);
         pending_free(&p);
+        n->lost++;
         return;
     }
     if (n->queued == n->cfg.queue_max) {
         pending *old = &n->queue[n->head];
-        LOG(n, OG_LOG_WARN, OG_LOGNO(01005) "notify: %u notifications are waiting already (the "
-            "most kept); dropped the oldest, %s", n->queued, old->what);
+        snprintf(n->last_dropped, sizeof(n->last_dropped), "%s", old->what);
+        n->dropped++;
         pending_free(old);
         n->head = (n->head + 1) % n->cfg.queue_max;
         n->queued--;
     }
     n->queue[(n->head + n->queued) % n->cfg.queue_max] = p;
     n->queued++;
+}
+
+unsigned og_notifier_look(og_notifier *n, og_notify_mem *m, const og_notify_facts *f, time_t now,
+                          og_notify_event *ev)
+{
+    og_notify_reason why[OG_NOTIFY_MAX_PER_LOOK];
+    unsigned k = og_notify_look(m, f, now, why);
+    for (unsigned i = 0; i < k; i++) {
+        ev->reason = why[i];
+        ev->next_update = f->stapled ? f->next_update : (time_t)m->next_update;
+        og_notifier_post(n, ev);
+    }
+    return k;
 }
 
 static double elapsed(const struct timespec *since)
@@ -338,6 +353,14 @@ void og_notifier_tick(og_notifier *n)
 {
     if (!n)
         return;
+    if (n->dropped)
+        LOG(n, OG_LOG_WARN, OG_LOGNO(01005) "notify: %u notification(s) dropped, the oldest waiting "
+            "when more than %u were (the last dropped: %s)", n->dropped, n->cfg.queue_max,
+            n->last_dropped);
+    if (n->lost)
+        LOG(n, OG_LOG_ERR, OG_LOGNO(01007) "notify: out of memory: %u notification(s) not sent",
+            n->lost);
+    n->dropped = n->lost = 0;
     for (unsigned i = 0; i < n->nrun;) {
         running *r = &n->run[i];
         if (reap(n, r)) {

@@ -116,8 +116,14 @@ typedef struct og_notifier og_notifier;
 /* NULL when out of memory. The configuration is copied. */
 og_notifier *og_notifier_new(const og_notify_cfg *cfg);
 /* Queues the event (copied); the program starts at the next tick with a free
- * place. A full queue drops its oldest event, logged. */
+ * place. A full queue drops its oldest event. Never logs (the caller may
+ * hold a lock): drops are logged at the next tick. */
 void og_notifier_post(og_notifier *n, const og_notify_event *ev);
+/* og_notify_look, then each reason posted as ev (its reason and
+ * next_update filled: of the response stapled, else of the last one seen).
+ * Returns how many. */
+unsigned og_notifier_look(og_notifier *n, og_notify_mem *m, const og_notify_facts *f, time_t now,
+                          og_notify_event *ev);
 /* Reaps finished programs (a non-zero status is logged), kills those past
  * the timeout (their whole process group), starts queued ones. Call about
  * once a second from one thread. */

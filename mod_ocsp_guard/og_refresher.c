@@ -781,20 +781,16 @@ static void store_imports(refresher *r, time_t now)
 /* A look at every certificate; what changed goes to OCSPGuardNotifyCmd. */
 static void notify_pass(refresher *r, time_t now)
 {
-    og_notify_event ev[8];
-    unsigned nev = 0;
     if (!r->ctl.notifier)
         return;
     pthread_mutex_lock(&r->lock);
     for (unsigned i = 0; i < r->cfg->ntargets; i++) {
         const og_target *t = &r->cfg->targets[i];
-        const target_state *s = &r->st[i];
         og_notify_mem *mem = r->cfg->control ? og_control_notify_mem(r->cfg->control, t->slot)
                                              : &r->ctl.own_mem[i];
-        og_notify_reason why[OG_NOTIFY_MAX_PER_LOOK];
+        og_notify_event ev = { 0, r->cfg->names ? r->cfg->names[i] : NULL, t->cert, t->url, 0 };
         og_notify_facts f;
         og_slot_meta m;
-        unsigned n;
         if (!mem || !og_table_read(r->cfg->table, t->slot, NULL, 0, NULL, &m))
             continue;
         f.stapled = og_meta_stapled(&m, now);
@@ -802,30 +798,12 @@ static void notify_pass(refresher *r, time_t now)
         f.this_update = m.this_update;
         f.next_update = m.next_update;
         f.fresh_source = m.source == OG_SOURCE_RESPONDER || m.source == OG_SOURCE_IMPORT;
-        f.failures = s->failures;
-        f.not_renewing = s->repeats > 0;
+        f.failures = r->st[i].failures;
+        f.not_renewing = r->st[i].repeats > 0;
         f.must_staple = t->cert->must_staple;
-        n = og_notify_look(mem, &f, now, why);
-        for (unsigned k = 0; k < n; k++) {
-            if (nev == sizeof(ev) / sizeof(ev[0])) {
-                /* rare: post outside the lock in batches */
-                pthread_mutex_unlock(&r->lock);
-                for (unsigned e = 0; e < nev; e++)
-                    og_notifier_post(r->ctl.notifier, &ev[e]);
-                nev = 0;
-                pthread_mutex_lock(&r->lock);
-            }
-            ev[nev].reason = why[k];
-            ev[nev].name = r->cfg->names ? r->cfg->names[i] : NULL;
-            ev[nev].cert = t->cert;
-            ev[nev].url = t->url;
-            ev[nev].next_update = f.stapled ? f.next_update : (time_t)mem->next_update;
-            nev++;
-        }
+        og_notifier_look(r->ctl.notifier, mem, &f, now, &ev);
     }
     pthread_mutex_unlock(&r->lock);
-    for (unsigned e = 0; e < nev; e++)
-        og_notifier_post(r->ctl.notifier, &ev[e]);
     og_notifier_tick(r->ctl.notifier);
 }
 
