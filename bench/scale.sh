@@ -55,7 +55,7 @@ $vhosts" >/dev/null
     t0=$(date +%s.%N); start_wait "scale$n"; emit "scale.$n.start_empty_s" "$(elapsed "$t0")"
     filled="none"
     for ((i = 0; i < 3000; i++)); do
-        if [ "$(h_log_count "scale$n" 'good response fetched')" -ge "$n" ]; then filled=$(elapsed "$t0"); break; fi
+        if [ "$(h_log_count "scale$n" 'OG00601: .*: good')" -ge "$n" ]; then filled=$(elapsed "$t0"); break; fi
         sleep 0.1
     done
     emit "scale.$n.filled_s" "$filled"
