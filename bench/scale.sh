@@ -28,8 +28,7 @@ for n in $SCALES; do
     SD="$H_DIR/scale$n"
     mkdir -p "$SD"
     SRP=$(h_free_port) SFP=$(h_free_port) SHP=$(h_free_port)
-    "$BIN/mkcerts" "$PKI/ca.crt" "$PKI/ca.key" "$n" "$SD" "http://127.0.0.1:$SFP/" >&2 || { note "mkcerts failed"; continue; }
-    chmod -R a+rX "$SD"
+    h_many_certs "$n" "$SD" "http://127.0.0.1:$SFP/" || { note "mkcerts failed"; continue; }
     openssl ocsp -index "$SD/index.txt" -port "$SRP" -CA "$PKI/ca.crt" -rsigner "$PKI/responder.crt" \
         -rkey "$PKI/responder.key" -nmin 60 -timeout 5 >>"$SD/responder.log" 2>&1 &
     H_PIDS+=("$!")
@@ -38,10 +37,7 @@ for n in $SCALES; do
     python3 "$BENCH_ROOT/test/lib/faultfront.py" "$SFP" "$SRP" "$SD/front.mode" >>"$SD/front.log" 2>&1 &
     H_PIDS+=("$!")
     h_wait_port "$SFP"
-    vhosts=$(for ((i = 0; i < n; i++)); do
-        printf '<VirtualHost 127.0.0.1:%s>\n ServerName h%d.bench.example\n SSLEngine on\n SSLCertificateFile %s/c%d.crt\n SSLCertificateKeyFile %s/leaf.key\n SSLCertificateChainFile %s/ca.crt\n</VirtualHost>\n' \
-            "$SHP" "$i" "$SD" "$i" "$SD" "$PKI"
-    done)
+    vhosts=$(h_many_vhosts "$SHP" "$n" "$SD")
     H_LOGLEVEL=warn h_conf "base$n" "$SHP" event "$vhosts" >/dev/null
     H_LOGLEVEL=warn h_conf "scale$n" "$SHP" event "$(h_guard_load)
 LogLevel warn ocsp_guard:info

@@ -11,10 +11,11 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 
-/* One "state" per certificate, so a failure is logged once per change. */
+/* One "state" per certificate, so a failure is logged once per change.
+ * LS_RESPONDER_DOWN: the failure was told by its responder's line. */
 enum log_state {
     LS_NONE = 0, LS_GOOD, LS_REVOKED, LS_UNKNOWN, LS_FETCH_FAILED, LS_INVALID, LS_EXPIRED,
-    LS_OLDER
+    LS_OLDER, LS_RESPONDER_DOWN
 };
 
 /* Guarded by refresher.lock. A worker that sets busy is the only one doing
@@ -33,12 +34,22 @@ typedef struct target_state {
     time_t this_update;
     time_t window;               /* nextUpdate - thisUpdate of the last response */
     og_resp_known known;         /* what may replace what (rollback floor) */
+    unsigned responder;          /* index in refresher.resp */
 } target_state;
+
+/* The certificates whose requests go to one og_http_responder_key. */
+typedef struct responder {
+    char key[256];
+    char name[512];              /* for log lines: its first certificate's URL (and proxy) */
+    og_breaker breaker;          /* under refresher.lock */
+} responder;
 
 typedef struct refresher {
     const og_refresher_cfg *cfg;
     const og_clock *clock;
     target_state *st;
+    responder *resp;
+    unsigned nresp;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stopping;
@@ -311,7 +322,8 @@ static void log_success(refresher *r, unsigned i, const og_resp_info *info, time
                      t->cert->name, rev, nu);
         s->log_state = LS_REVOKED;
     } else {
-        if (s->log_state != LS_GOOD && s->log_state != LS_NONE)
+        /* after a failure its responder's line told, that line's "back" tells this too */
+        if (s->log_state != LS_GOOD && s->log_state != LS_NONE && s->log_state != LS_RESPONDER_DOWN)
             LOGQ(r, q, OG_LOG_NOTICE, OG_LOGNO(00606) "%s: stapling again, a good response %s",
                      t->cert->name, how);
         s->log_state = LS_GOOD;
@@ -419,12 +431,101 @@ static void describe_older(const target_state *s, const og_resp_info *info, char
              og_status_name(info->status), tu, floor ? "revocation seen" : "response stapled", seen);
 }
 
-static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t now)
+/* ---- the responder's breaker, under r->lock ---- */
+
+/* The responder did not answer usefully: no answer, or an OCSP error
+ * status (tryLater, internalError, ...) rather than one about this
+ * certificate. */
+static int responder_failed(const og_fetch_outcome *o)
+{
+    return !o->fetched || o->verify == OG_VERIFY_NOT_SUCCESSFUL;
+}
+
+/* The earliest nextUpdate after `after` among the staples of responder k's
+ * certificates (0: none), and how many staples and certificates it has. */
+static time_t staples_of(const refresher *r, unsigned k, time_t now, time_t after,
+                         unsigned *stapled, unsigned *total)
+{
+    time_t earliest = 0;
+    *stapled = *total = 0;
+    for (unsigned j = 0; j < r->cfg->ntargets; j++) {
+        const target_state *s = &r->st[j];
+        if (s->responder != k)
+            continue;
+        ++*total;
+        if (s->valid_until <= now)
+            continue;
+        ++*stapled;
+        if (s->valid_until > after && (!earliest || s->valid_until < earliest))
+            earliest = s->valid_until;
+    }
+    return earliest;
+}
+
+/* Back: its certificates that fell due while it was down (or failed with
+ * it) go within OG_BREAKER_SPREAD seconds, not all in one. */
+static unsigned spread_due(refresher *r, unsigned k, unsigned except, time_t now)
+{
+    unsigned n = 0;
+    for (unsigned j = 0; j < r->cfg->ntargets; j++) {
+        target_state *s = &r->st[j];
+        if (s->responder != k || j == except || s->busy || (s->due > now && !s->failures))
+            continue;
+        s->due = now + (time_t)(random32() % OG_BREAKER_SPREAD);
+        n++;
+    }
+    return n;
+}
+
+/* After an exchange with responder k: its breaker's verdict, and the line
+ * for a change of state (one per responder, not one per certificate). */
+static og_breaker_change breaker_result(refresher *r, unsigned i, int probe,
+                                        const og_fetch_outcome *o, time_t now, logq *q)
+{
+    unsigned k = r->st[i].responder, stapled, total;
+    responder *rs = &r->resp[k];
+    int failed = responder_failed(o);
+    time_t next_expiry = 0;
+    char at[32], first[32];
+    og_breaker_change change;
+    if (failed)
+        next_expiry = staples_of(r, k, now, now + OG_BREAKER_FIRST, &stapled, &total);
+    change = og_breaker_result(&rs->breaker, probe, failed, now, next_expiry);
+    og_format_time(rs->breaker.probe_at, at, sizeof(at));
+    switch (change) {
+    case OG_BREAKER_DOWN:
+        og_format_time(staples_of(r, k, now, now, &stapled, &total), first, sizeof(first));
+        LOGQ(r, q, OG_LOG_WARN, OG_LOGNO(01101) "OCSP responder %s down: %d consecutive failures "
+                 "(%s); %u of its %u certificate(s) keep their valid staples%s%s, %u have none; "
+                 "no requests until a probe at %s (then backing off to %d s)", rs->name,
+                 OG_BREAKER_FAILURES, o->why, stapled, total, stapled ? ", the first expiring at " : "",
+                 stapled ? first : "", total - stapled, at, OG_BREAKER_MAX);
+        break;
+    case OG_BREAKER_STILL_DOWN:
+        LOGQ(r, q, OG_LOG_DEBUG, OG_LOGNO(01103) "OCSP responder %s still down: the probe for %s "
+                 "failed (%s); next probe at %s", rs->name, r->cfg->targets[i].cert->name, o->why, at);
+        break;
+    case OG_BREAKER_BACK:
+        LOGQ(r, q, OG_LOG_NOTICE, OG_LOGNO(01102) "OCSP responder %s is back: it answered the "
+                 "probe for %s after %lld s down; its %u certificate(s) due meanwhile are fetched "
+                 "within %d s", rs->name, r->cfg->targets[i].cert->name,
+                 (long long)(now - rs->breaker.down_since), spread_due(r, k, i, now),
+                 OG_BREAKER_SPREAD);
+        r->clock->wake(r->clock->baton, &r->wake);
+        break;
+    default:
+        break;
+    }
+    return change;
+}
+
+static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t now, int probe)
 {
     target_state *s = &r->st[i];
     int state = 0, store = 0;
     logq q = { 0 };
     pthread_mutex_lock(&r->lock);
+    breaker_result(r, i, probe, o, now, &q);
     if (o->verify == OG_VERIFY_OK && og_status_staplable(o->info.status)) {
         switch (accept_locked(r, i, &o->info, o->der, o->der_len, OG_SOURCE_RESPONDER, now, &q)) {
         case ACCEPT_PUBLISHED:
@@ -457,7 +558,15 @@ static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t 
     if (state) {
         s->failures++;
         s->due = og_sched_retry_at(now, s->failures, s->valid_until);
-        log_failure(r, i, state, o, now, &q);
+        if (responder_failed(o) && r->resp[s->responder].breaker.state != OG_BREAKER_CLOSED) {
+            /* its responder's line (OG01101) tells it, once for all */
+            LOGQ(r, &q, OG_LOG_DEBUG, OG_LOGNO(01104) "%s: refresh from %s failed (%s) while its "
+                     "OCSP responder is down; it goes again once the responder answers a probe",
+                     r->cfg->targets[i].cert->name, r->cfg->targets[i].url, o->why);
+            s->log_state = LS_RESPONDER_DOWN;
+        } else {
+            log_failure(r, i, state, o, now, &q);
+        }
     }
     pthread_mutex_unlock(&r->lock);
     logq_flush(r, &q);
@@ -547,16 +656,34 @@ static int adopt_from_shared(refresher *r, unsigned i, time_t now)
 
 /* Any certificate that is due, scanning on from where the last pick
  * stopped, so thousands due at once cost one pass, not one pass each;
- * when none is due, *earliest says when the next one will be. */
-static int pick_due(refresher *r, time_t now, time_t *earliest)
+ * when none is due, *earliest says when the next one will be. While a
+ * responder is down one of its certificates goes to it, the probe, when its
+ * time has come (*probe set); the others only look in the shared tier, if
+ * there is one (a cluster peer may reach the responder). Loading from the
+ * cache at start never waits. */
+static int pick_due(refresher *r, time_t now, time_t *earliest, int *probe)
 {
     unsigned n = r->cfg->ntargets;
+    int shared = r->cfg->cache && r->cfg->cache->load_shared;
     *earliest = now + 1;
+    *probe = 0;
     for (unsigned k = 0; k < n; k++) {
         unsigned i = (r->cursor + k) % n;
         target_state *s = &r->st[i];
+        og_breaker *b = &r->resp[s->responder].breaker;
         if (s->busy)
             continue;
+        if (!s->load_cache && b->state != OG_BREAKER_CLOSED) {
+            if (og_breaker_probe(b, now)) {
+                *probe = 1;
+                r->cursor = (i + 1) % n;
+                return (int)i;
+            }
+            if (b->state == OG_BREAKER_OPEN && b->probe_at < *earliest)
+                *earliest = b->probe_at;
+            if (!shared)
+                continue;
+        }
         if (s->due <= now) {
             r->cursor = (i + 1) % n;
             return (int)i;
@@ -567,9 +694,9 @@ static int pick_due(refresher *r, time_t now, time_t *earliest)
     return -1;
 }
 
-/* Fetches for target i and applies the outcome. Outside r->lock; the
- * caller holds the target (busy). */
-static void refresh_target(refresher *r, unsigned i)
+/* Fetches for target i (a probe of its responder, or not) and applies the
+ * outcome. Outside r->lock; the caller holds the target (busy). */
+static void refresh_target(refresher *r, unsigned i, int probe)
 {
     const og_target *t = &r->cfg->targets[i];
     og_fetch_outcome o;
@@ -577,7 +704,7 @@ static void refresh_target(refresher *r, unsigned i)
     size_t len;
     if (fetch_response(r->fetch, r->fetch_baton, t, &o, &body, &len))
         verify_fetched(t, body, len, now_s(r), &o);
-    apply_outcome(r, i, &o, now_s(r));
+    apply_outcome(r, i, &o, now_s(r), probe);
     free(o.der);
 }
 
@@ -599,12 +726,13 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         time_t now = now_s(r), earliest;
-        int i = pick_due(r, now, &earliest);
+        int probe, i = pick_due(r, now, &earliest, &probe);
         if (i < 0) {
             r->clock->wait(r->clock->baton, &r->lock, &r->wake, (int64_t)earliest * OG_USEC);
             continue;
         }
         target_state *s = &r->st[i];
+        og_breaker *b = &r->resp[s->responder].breaker;
         int load_cache = s->load_cache, adopted, fetch;
         s->busy = 1;             /* ours until cleared: no other worker touches it */
         s->load_cache = 0;
@@ -623,10 +751,15 @@ static void *worker_main(void *arg)
             adopted = adopt_from_shared(r, (unsigned)i, now_s(r));
         }
         pthread_mutex_lock(&r->lock);
-        fetch = !adopted || s->due <= now_s(r);
+        /* a responder that went down meanwhile gets no more requests */
+        fetch = (!adopted || s->due <= now_s(r)) && (probe || b->state == OG_BREAKER_CLOSED);
+        if (probe && !fetch)
+            og_breaker_probe_cancel(b);
+        else if (!fetch && !adopted)     /* its responder is down: the shared tier again later */
+            s->due = og_sched_retry_at(now_s(r), ++s->failures, s->valid_until);
         pthread_mutex_unlock(&r->lock);
         if (fetch)
-            refresh_target(r, (unsigned)i);
+            refresh_target(r, (unsigned)i, probe);
         pthread_mutex_lock(&r->lock);
         s->busy = 0;
     }
@@ -684,6 +817,48 @@ static void load_initial(refresher *r, time_t now, logq *q)
     }
 }
 
+/* Groups the targets by og_http_responder_key: one breaker per
+ * responder. 0 when out of memory. */
+static int group_responders(refresher *r)
+{
+    unsigned cap = 16, room = 0, *index;
+    while (cap < 2 * r->cfg->ntargets)
+        cap <<= 1;
+    if (!(index = calloc(cap, sizeof(*index))))     /* open addressing: 1 + responder */
+        return 0;
+    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+        const og_target *t = &r->cfg->targets[i];
+        char key[sizeof(r->resp->key)];
+        uint32_t h = 2166136261u;                   /* FNV-1a */
+        if (!og_http_responder_key(t->url, t->proxy, key, sizeof(key)))
+            snprintf(key, sizeof(key), "%s", t->url);   /* refused by og_http anyway */
+        for (const char *p = key; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        for (h &= cap - 1; index[h] && strcmp(r->resp[index[h] - 1].key, key); h = (h + 1) & (cap - 1))
+            ;
+        if (!index[h]) {
+            responder *rs;
+            if (r->nresp == room) {
+                room = room ? room * 2 : 4;
+                if (!(rs = realloc(r->resp, room * sizeof(*rs)))) {
+                    free(index);
+                    return 0;
+                }
+                r->resp = rs;
+            }
+            rs = &r->resp[r->nresp];
+            memset(rs, 0, sizeof(*rs));
+            memcpy(rs->key, key, sizeof(key));
+            snprintf(rs->name, sizeof(rs->name), "%s%s%s", t->url, t->proxy ? " via proxy " : "",
+                     t->proxy ? t->proxy : "");
+            index[h] = ++r->nresp;
+        }
+        r->st[i].responder = index[h] - 1;
+    }
+    free(index);
+    return 1;
+}
+
 int og_refresher_run(const og_refresher_cfg *cfg)
 {
     refresher r;
@@ -694,8 +869,9 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     r.clock = cfg->clock ? cfg->clock : og_clock_real();
     r.st = calloc(cfg->ntargets ? cfg->ntargets : 1, sizeof(*r.st));
     workers = calloc(nworkers, sizeof(*workers));
-    if (!r.st || !workers) {
+    if (!r.st || !workers || !group_responders(&r)) {
         free(r.st);
+        free(r.resp);
         free(workers);
         return -1;
     }
@@ -756,6 +932,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     pthread_cond_destroy(&r.wake);
     pthread_mutex_destroy(&r.lock);
     free(workers);
+    free(r.resp);
     free(r.st);
     return 0;
 }

@@ -1,6 +1,8 @@
-/* Refresh scheduling arithmetic: when to refresh, how long to back off.
- * Every function takes any time_t values, however absurd (negative, zero or
- * inverted windows, time_t's extremes), without overflow. */
+/* Refresh scheduling arithmetic: when to refresh, how long to back off,
+ * and per responder the breaker. Every function takes
+ * any time_t values, however absurd (negative, zero or inverted windows,
+ * time_t's extremes), without overflow. Times come from the caller: nothing
+ * here reads a clock. */
 #ifndef OG_SCHED_H
 #define OG_SCHED_H
 
@@ -28,5 +30,48 @@ time_t og_sched_backoff(unsigned failures);
 /* Next try after a failure. While a response is valid until valid_until
  * (0: none), the retry comes before it expires. */
 time_t og_sched_retry_at(time_t now, unsigned failures, time_t valid_until);
+
+/* ---- one breaker per responder ---- */
+#define OG_BREAKER_FAILURES 3    /* responder failures in a row that open it */
+#define OG_BREAKER_FIRST 30      /* seconds to the first probe; probes never come closer */
+#define OG_BREAKER_MAX 900       /* the probe backoff's cap */
+#define OG_BREAKER_SPREAD 5      /* seconds over which a recovered responder's due
+                                  * certificates are fetched */
+
+typedef enum { OG_BREAKER_CLOSED = 0, OG_BREAKER_OPEN, OG_BREAKER_PROBING } og_breaker_state;
+
+/* Closed: requests go as certificates fall due. Open: none until probe_at,
+ * then one, the probe (probing), whose outcome alone decides: an answer
+ * closes the breaker, a failure opens it for the next backoff step. */
+typedef struct og_breaker {
+    og_breaker_state state;
+    unsigned failures;           /* responder failures in a row */
+    unsigned step;               /* open: failed probes + 1 */
+    time_t probe_at;             /* open: when the probe may go */
+    time_t down_since;
+} og_breaker;
+
+typedef enum {
+    OG_BREAKER_SAME = 0,
+    OG_BREAKER_DOWN,             /* it opened */
+    OG_BREAKER_STILL_DOWN,       /* the probe failed: open again, one step further */
+    OG_BREAKER_BACK              /* the probe was answered: closed */
+} og_breaker_change;
+
+/* When the probe after the step-th failure goes: OG_BREAKER_FIRST doubling
+ * to OG_BREAKER_MAX, moved earlier to OG_BREAKER_FIRST before next_expiry
+ * (the earliest nextUpdate of a staple the probe can still save; 0: none),
+ * never closer than OG_BREAKER_FIRST to now. */
+time_t og_sched_probe_at(time_t now, unsigned step, time_t next_expiry);
+/* Open with its probe time come: it becomes probing and returns 1 (the
+ * caller sends the probe); else 0. */
+int og_breaker_probe(og_breaker *b, time_t now);
+/* The probe did not go after all: open again, the probe due at once. */
+void og_breaker_probe_cancel(og_breaker *b);
+/* After an exchange with the responder: failed (no usable answer) or not;
+ * probe: it was the probe. Only failures while closed and the probe's
+ * outcome count: requests sent before the breaker opened change nothing. */
+og_breaker_change og_breaker_result(og_breaker *b, int probe, int failed, time_t now,
+                                    time_t next_expiry);
 
 #endif

@@ -2,8 +2,9 @@
  * test's own put in place of og_http (the HTTP path is test_http.c's): first
  * fill, failures keep the last good response, expiry clears it, garbage is
  * refused, adoption rules, no rollback to an older response, one writer per
- * slot and no cache I/O under the refresher's lock. Nothing here waits for real time:
- * time moves when every thread waits. */
+ * slot and no cache I/O under the refresher's lock, one breaker per
+ * responder. Nothing here waits for real time: time moves when
+ * every thread waits. */
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,10 +14,11 @@
 #include <string.h>
 
 #include "og_refresher.h"
+#include "og_sched.h"
 #include "simclock.h"
 #include "testpki.h"
 
-#define MAX_CERTS 2
+#define MAX_CERTS 200
 
 /* ---- the responder: answers every request from `mode` ---- */
 enum { MODE_GOOD, MODE_SHORT, MODE_500, MODE_GARBAGE, MODE_CLOSE, MODE_REVOKED, MODE_FIXED };
@@ -31,6 +33,8 @@ static long good_validity = 3600;
 static long revoked_validity = 3;
 static unsigned char fixed_body[OG_SLOT_CAPACITY];  /* MODE_FIXED: a replay */
 static size_t fixed_len;
+static int64_t request_at[4096];       /* simulated time of each request */
+static int in_flight, max_in_flight;   /* the responder's view */
 
 static int get(int *v) { return __atomic_load_n(v, __ATOMIC_SEQ_CST); }
 static void set(int *v, int x) { __atomic_store_n(v, x, __ATOMIC_SEQ_CST); }
@@ -46,12 +50,16 @@ static int respond(void *baton, const og_target *t, const unsigned char *req, si
                    unsigned char **resp, size_t *resp_len, char *err, size_t errlen)
 {
     const tp_cert *subject = subject_of[t->slot];
-    int m = get(&mode), ok = 1;
+    int m = get(&mode), n = __atomic_fetch_add(&requests, 1, __ATOMIC_SEQ_CST), ok = 1, f;
     unsigned char *der = NULL;
     size_t len = 0;
     (void)baton;
     ck_assert(req && req_len > 0);
-    __atomic_add_fetch(&requests, 1, __ATOMIC_SEQ_CST);
+    if (n < (int)(sizeof(request_at) / sizeof(request_at[0])))
+        request_at[n] = sim_now_us();
+    f = __atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
+    if (f > get(&max_in_flight))
+        set(&max_in_flight, f);
     if (m == MODE_GOOD || m == MODE_SHORT) {
         tp_resp_opts o = tp_good_opts(&ca, subject, -1, m == MODE_SHORT ? short_validity : good_validity);
         o.at = sim_now();
@@ -81,6 +89,7 @@ static int respond(void *baton, const og_target *t, const unsigned char *req, si
         *resp_len = len;
         OPENSSL_free(der);
     }
+    __atomic_sub_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
     return ok;
 }
 
@@ -185,6 +194,7 @@ static void setup(void)
     revoked_validity = 3;
     requests = 0;
     fixed_served = 0;
+    in_flight = max_in_flight = 0;
     log_hook = NULL;
     logbuf[0] = '\0';
     loglen = 0;
@@ -724,7 +734,8 @@ START_TEST(shared_older_good_never_replaces_an_expired_revocation)
     ck_assert_msg(wait_for(revoked_stapled, 3), "no revocation stapled:\n%s", log_tail());
     ck_assert(slot_meta(0, &m));
     int good = 0;
-    for (int i = 0; i < 140 && last_shared_load < m.next_update; i++) {
+    /* the responder is down (its breaker opens): the shared tier is still asked */
+    for (int i = 0; i < 1200 && last_shared_load < m.next_update; i++) {
         good |= good_stapled();
         pass_ms(50);
     }
@@ -859,6 +870,170 @@ START_TEST(suspicious_validity_is_logged_once)
 }
 END_TEST
 
+/* ---- many certificates on one responder: the breaker ---- */
+static tp_cert many_leaf[MAX_CERTS];
+static og_cert *many_cert[MAX_CERTS];
+static og_target many[MAX_CERTS];
+static void *many_mem;
+static og_table *many_table;
+static unsigned nmany;
+
+static void make_many(unsigned n)
+{
+    unsigned char (*ids)[OG_ID_LEN] = calloc(n, OG_ID_LEN);
+    nmany = n;
+    for (unsigned i = 0; i < n; i++) {
+        char cn[64];
+        snprintf(cn, sizeof(cn), "c%u.many.test", i);
+        many_leaf[i] = tp_issue(&ca, cn, "leaf", url, 0x5000 + i);
+        many_cert[i] = cert_of(&many_leaf[i]);
+        memcpy(ids[i], many_cert[i]->id, OG_ID_LEN);
+        subject_of[i] = &many_leaf[i];
+        many[i] = target;
+        many[i].cert = many_cert[i];
+        many[i].slot = i;
+    }
+    many_mem = calloc(1, og_table_size(n));
+    many_table = og_table_init(many_mem, og_table_size(n), n, (const unsigned char (*)[OG_ID_LEN])ids);
+    ck_assert_ptr_nonnull(many_table);
+    free(ids);
+}
+
+static void free_many(void)
+{
+    for (unsigned i = 0; i < nmany; i++) {
+        og_cert_free(many_cert[i]);
+        tp_free(&many_leaf[i]);
+    }
+    free(many_mem);
+}
+
+static pthread_t start_many(void)
+{
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.targets = many;
+    cfg.ntargets = nmany;
+    cfg.table = many_table;
+    cfg.concurrency = 4;
+    return start_with(&cfg);
+}
+
+/* How many certificates have a staple at least as new as since (0: any). */
+static unsigned many_stapled_since(time_t since)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < nmany; i++) {
+        og_slot_meta m;
+        size_t len = 0;
+        n += og_table_read(many_table, i, NULL, 0, &len, &m) && len > 0 &&
+             og_meta_stapled(&m, sim_now()) && m.this_update >= since;
+    }
+    return n;
+}
+
+static time_t fresh_since;
+static int all_stapled(void) { return many_stapled_since(0) == nmany; }
+static int all_fresh(void) { return many_stapled_since(fresh_since) == nmany; }
+static int breaker_down(void) { return log_count("OG01101:") > 0; }
+static int breaker_back(void) { return log_count("OG01102:") > 0; }
+
+/* 200 certificates on one responder that goes down: it sees a few probes
+ * (one at a time, one per backoff step), not 200 certificates trying on
+ * their own; one line when it goes down and one when it is back; every
+ * certificate keeps its staple meanwhile; once back all are fresh within
+ * a minute. */
+START_TEST(breaker_one_responder_down_for_200_certificates)
+{
+    make_many(MAX_CERTS);
+    pthread_t t = start_many();
+    ck_assert_msg(sim_until(all_stapled, 60, 100), "not all filled:\n%s", log_tail());
+    int filled = get(&requests);
+    ck_assert_int_eq(filled, MAX_CERTS);
+    /* down from now on; the refreshes begin after 40-50 % of the hour */
+    set(&mode, MODE_CLOSE);
+    time_t down = sim_now();
+    ck_assert_msg(sim_until(breaker_down, 3600, 1000), "the breaker never opened:\n%s", log_tail());
+    int opened_after = get(&requests);
+    time_t opened = sim_now();
+    ck_assert_int_le(opened_after - filled, OG_BREAKER_FAILURES + 3);   /* + in flight */
+    /* ten more minutes down: probes only, one at a time */
+    set(&max_in_flight, 0);
+    int staples_kept = 1;
+    for (int minute = 0; minute < 10; minute++) {
+        sim_pass_us(60 * OG_USEC);
+        staples_kept &= all_stapled();
+    }
+    int probes = get(&requests) - opened_after;
+    ck_assert_msg(staples_kept, "a staple was lost before its nextUpdate:\n%s", log_tail());
+    /* steps of 30, 60, 120, 240 s: at most one probe each */
+    ck_assert_msg(probes >= 2 && probes <= 5, "%d probes in 10 minutes", probes);
+    ck_assert_int_le(get(&max_in_flight), 1);
+    for (int k = opened_after + 1; k < opened_after + probes; k++)
+        ck_assert_int_ge(request_at[k] - request_at[k - 1], (int64_t)OG_BREAKER_FIRST * OG_USEC);
+    ck_assert_int_ge(request_at[opened_after] - (int64_t)opened * OG_USEC,
+                     (int64_t)(OG_BREAKER_FIRST - 1) * OG_USEC);
+    /* one line for the responder, not one per certificate */
+    ck_assert_int_eq(log_count("OG01101:"), 1);
+    ck_assert_int_le(failure_lines(), OG_BREAKER_FAILURES);
+    ck_assert(log_line_has("OG01101:", "200 of its 200 certificate(s) keep their valid staples"));
+    /* back: all fresh within a minute of the probe that finds it */
+    set(&mode, MODE_GOOD);
+    ck_assert_msg(sim_until(breaker_back, OG_BREAKER_MAX + 60, 1000), "never back:\n%s", log_tail());
+    fresh_since = sim_now() - 2;
+    ck_assert_msg(sim_until(all_fresh, 60, 100), "%u of %u fresh a minute after:\n%s",
+                  many_stapled_since(fresh_since), nmany, log_tail());
+    ck_assert(all_stapled());
+    stop_refresher(t);
+    ck_assert_int_eq(log_count("OG01101:"), 1);
+    ck_assert_int_eq(log_count("OG01102:"), 1);
+    /* "stapling again" only for those that told their own failure */
+    ck_assert_int_le(log_count("OG00606:"), failure_lines());
+    ck_assert_int_le(sim_now() - down, 3000);     /* all before the first nextUpdate */
+    free_many();
+}
+END_TEST
+
+/* While its responder is down a certificate still takes a cluster peer's
+ * response from the shared tier, at its own retry times, without asking
+ * the responder: its staple outlives the nextUpdate it had. */
+static int peer_loads;
+
+static int peer_adopted(void) { return log_count("OG00604:") > 0; }
+
+static int peer_load(void *b, const unsigned char *id, unsigned char *buf, size_t cap, size_t *len)
+{
+    (void)b; (void)id; (void)cap;
+    if (!breaker_down())
+        return 0;
+    peer_loads++;
+    *len = make_response(&leaf, cert, V_OCSP_CERTSTATUS_GOOD, -1, 120, buf, NULL);
+    return 1;
+}
+
+START_TEST(down_responder_still_adopts_from_the_shared_tier)
+{
+    og_slot_meta before, after;
+    og_cache_ops ops = { NULL, miss_load, peer_load, ok_store };
+    good_validity = 120;
+    peer_loads = 0;
+    pthread_t t = start_refresher(&ops);
+    ck_assert(wait_for(stapled, 5));
+    ck_assert(slot_meta(0, &before));
+    set(&mode, MODE_CLOSE);
+    ck_assert_msg(sim_until(breaker_down, 120, 1000), "never down:\n%s", log_tail());
+    int asked = get(&requests);
+    ck_assert_msg(sim_until(peer_adopted, 60, 1000), "nothing adopted:\n%s", log_tail());
+    ck_assert_int_eq(log_count("OG00604:"), 1);
+    ck_assert_int_eq(get(&requests), asked);       /* the responder was not asked */
+    pass_ms((int)(before.next_update - sim_now() + 5) * 1000);
+    ck_assert_msg(slot_meta(0, &after) && after.next_update > before.next_update,
+                  "the staple did not outlive its old nextUpdate:\n%s", log_tail());
+    stop_refresher(t);
+    ck_assert_int_ge(peer_loads, 1);
+    ck_assert_int_eq(log_count("OG01102:"), 0);    /* still down all along */
+}
+END_TEST
+
 Suite *refresher_suite(void)
 {
     Suite *s = suite_create("refresher");
@@ -881,5 +1056,11 @@ Suite *refresher_suite(void)
     tcase_add_test(tc, startup_repairs_a_slot_left_mid_write);
     tcase_add_test(tc, suspicious_validity_is_logged_once);
     suite_add_tcase(s, tc);
+    TCase *rs = tcase_create("responder");
+    tcase_add_checked_fixture(rs, setup, teardown);
+    tcase_set_timeout(rs, 30);
+    tcase_add_test(rs, breaker_one_responder_down_for_200_certificates);
+    tcase_add_test(rs, down_responder_still_adopts_from_the_shared_tier);
+    suite_add_tcase(s, rs);
     return s;
 }
