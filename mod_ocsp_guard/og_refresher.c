@@ -42,6 +42,8 @@ typedef struct responder {
     char key[256];
     char name[512];              /* for log lines: its first certificate's URL (and proxy) */
     og_breaker breaker;          /* under refresher.lock */
+    og_bucket bucket;            /* under refresher.pace_lock */
+    int paced;                   /* the rate has made a request wait (logged once) */
 } responder;
 
 typedef struct refresher {
@@ -57,8 +59,8 @@ typedef struct refresher {
     og_http_client *http;        /* the workers' DNS cache and kept connections */
     og_fetch_fn *fetch;
     void *fetch_baton;
-    /* Naps outside the lock, so that nobody waits on the lock while a
-     * worker waits for time. */
+    /* Waits outside the lock (a turn at a responder's rate, naps), so
+     * that nobody waits on the lock while a worker waits for time. */
     pthread_mutex_t pace_lock;
     pthread_cond_t pace;
     int pace_stop;
@@ -694,6 +696,28 @@ static int pick_due(refresher *r, time_t now, time_t *earliest, int *probe)
     return -1;
 }
 
+/* Waits, outside r->lock, for a turn at the responder's rate: a token
+ * bucket per responder, shared by the workers. */
+static void wait_turn(refresher *r, responder *rs)
+{
+    const og_clock *c = r->clock;
+    unsigned rate = r->cfg->responder_rate;
+    int first = 0;
+    int64_t at;
+    if (!rate)
+        return;
+    pthread_mutex_lock(&r->pace_lock);
+    while (!r->pace_stop && (at = og_bucket_take(&rs->bucket, rate, c->now(c->baton))) != 0) {
+        first |= !rs->paced;
+        rs->paced = 1;
+        c->wait(c->baton, &r->pace_lock, &r->pace, at);
+    }
+    pthread_mutex_unlock(&r->pace_lock);
+    if (first)
+        LOG(r, OG_LOG_INFO, OG_LOGNO(01105) "OCSP responder %s: requests go at most %u a second "
+            "(OCSPGuardResponderRate); the others wait their turn", rs->name, rate);
+}
+
 /* Fetches for target i (a probe of its responder, or not) and applies the
  * outcome. Outside r->lock; the caller holds the target (busy). */
 static void refresh_target(refresher *r, unsigned i, int probe)
@@ -702,6 +726,7 @@ static void refresh_target(refresher *r, unsigned i, int probe)
     og_fetch_outcome o;
     unsigned char *body;
     size_t len;
+    wait_turn(r, &r->resp[r->st[i].responder]);
     if (fetch_response(r->fetch, r->fetch_baton, t, &o, &body, &len))
         verify_fetched(t, body, len, now_s(r), &o);
     apply_outcome(r, i, &o, now_s(r), probe);
@@ -817,8 +842,8 @@ static void load_initial(refresher *r, time_t now, logq *q)
     }
 }
 
-/* Groups the targets by og_http_responder_key: one breaker per
- * responder. 0 when out of memory. */
+/* Groups the targets by og_http_responder_key: one breaker and one rate
+ * per responder. 0 when out of memory. */
 static int group_responders(refresher *r)
 {
     unsigned cap = 16, room = 0, *index;

@@ -58,6 +58,7 @@ typedef struct og_refresher_cfg {
     void *log_baton;
     pid_t parent;                /* exit once the parent is gone (0: no check) */
     volatile sig_atomic_t *stop; /* exit when it becomes non-zero (seen within a second) */
+    unsigned responder_rate;     /* requests a second per responder at most; 0: no limit */
     const og_clock *clock;       /* NULL: the real one */
     og_fetch_fn *fetch;          /* NULL: og_http */
     void *fetch_baton;

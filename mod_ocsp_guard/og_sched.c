@@ -139,3 +139,21 @@ og_breaker_change og_breaker_result(og_breaker *b, int probe, int failed, time_t
     return OG_BREAKER_STILL_DOWN;
 }
 
+int64_t og_bucket_interval(unsigned rate)
+{
+    /* rounded up: rate + 1 intervals never fit in a second */
+    int64_t per = 1000000LL * (100 + OG_RATE_MARGIN_PERCENT);
+    return (per + 100LL * rate - 1) / (100LL * rate);
+}
+
+int64_t og_bucket_take(og_bucket *b, unsigned rate, int64_t now_us)
+{
+    if (!rate)
+        return 0;
+    if (now_us < b->next_us)
+        return b->next_us;
+    /* from the time it is taken, not when it was due: a worker that woke
+     * late does not let the next one follow closer */
+    b->next_us = now_us + og_bucket_interval(rate);
+    return 0;
+}

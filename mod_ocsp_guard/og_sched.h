@@ -1,5 +1,5 @@
 /* Refresh scheduling arithmetic: when to refresh, how long to back off,
- * and per responder the breaker. Every function takes
+ * and per responder the breaker and the request rate. Every function takes
  * any time_t values, however absurd (negative, zero or inverted windows,
  * time_t's extremes), without overflow. Times come from the caller: nothing
  * here reads a clock. */
@@ -73,5 +73,23 @@ void og_breaker_probe_cancel(og_breaker *b);
  * outcome count: requests sent before the breaker opened change nothing. */
 og_breaker_change og_breaker_result(og_breaker *b, int probe, int failed, time_t now,
                                     time_t next_expiry);
+
+/* ---- the request rate per responder ---- */
+/* Added to each request's interval, so that the jitter between us and the
+ * responder does not bring rate + 1 requests into one of its seconds. */
+#define OG_RATE_MARGIN_PERCENT 2
+
+/* A token bucket holding one token, refilled rate times a second: requests
+ * go at least 1/rate s (plus the margin) apart, so no second, wherever it
+ * starts, sees more than rate of them. */
+typedef struct og_bucket {
+    int64_t next_us;             /* when the token is there again */
+} og_bucket;
+
+/* Takes the token at now_us and returns 0; or returns the time (> now_us)
+ * when it will be there. rate 0: no limit (always 0). */
+int64_t og_bucket_take(og_bucket *b, unsigned rate, int64_t now_us);
+/* Microseconds between two requests at rate (> 0). */
+int64_t og_bucket_interval(unsigned rate);
 
 #endif

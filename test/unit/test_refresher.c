@@ -3,7 +3,7 @@
  * fill, failures keep the last good response, expiry clears it, garbage is
  * refused, adoption rules, no rollback to an older response, one writer per
  * slot and no cache I/O under the refresher's lock, one breaker per
- * responder. Nothing here waits for real time: time moves when
+ * responder, the rate per responder. Nothing here waits for real time: time moves when
  * every thread waits. */
 #include <check.h>
 #include <pthread.h>
@@ -870,7 +870,7 @@ START_TEST(suspicious_validity_is_logged_once)
 }
 END_TEST
 
-/* ---- many certificates on one responder: the breaker ---- */
+/* ---- many certificates on one responder: the breaker, the rate ---- */
 static tp_cert many_leaf[MAX_CERTS];
 static og_cert *many_cert[MAX_CERTS];
 static og_target many[MAX_CERTS];
@@ -908,13 +908,14 @@ static void free_many(void)
     free(many_mem);
 }
 
-static pthread_t start_many(void)
+static pthread_t start_many(unsigned rate)
 {
     memset(&cfg, 0, sizeof(cfg));
     cfg.targets = many;
     cfg.ntargets = nmany;
     cfg.table = many_table;
     cfg.concurrency = 4;
+    cfg.responder_rate = rate;
     return start_with(&cfg);
 }
 
@@ -945,7 +946,7 @@ static int breaker_back(void) { return log_count("OG01102:") > 0; }
 START_TEST(breaker_one_responder_down_for_200_certificates)
 {
     make_many(MAX_CERTS);
-    pthread_t t = start_many();
+    pthread_t t = start_many(50);
     ck_assert_msg(sim_until(all_stapled, 60, 100), "not all filled:\n%s", log_tail());
     int filled = get(&requests);
     ck_assert_int_eq(filled, MAX_CERTS);
@@ -1034,6 +1035,50 @@ START_TEST(down_responder_still_adopts_from_the_shared_tier)
 }
 END_TEST
 
+/* With OCSPGuardResponderRate 20, the fill of 100 certificates never
+ * brings more than 20 requests into one second, and takes the 5 s that
+ * rate means; without a limit it is done in the first second. */
+START_TEST(rate_caps_every_second_of_the_fill)
+{
+    int per_second[64] = { 0 };
+    make_many(100);
+    int64_t t0 = sim_now_us();
+    pthread_t t = start_many(20);
+    ck_assert_msg(sim_until(all_stapled, 30, 100), "not all filled:\n%s", log_tail());
+    int64_t took = sim_now_us() - t0;
+    stop_refresher(t);
+    ck_assert_int_eq(requests, 100);
+    for (int k = 0; k < 100; k++) {
+        int64_t s = (request_at[k] - t0) / OG_USEC;
+        ck_assert(s >= 0 && s < 64);
+        per_second[s]++;
+    }
+    for (int s = 0; s < 64; s++)
+        ck_assert_msg(per_second[s] <= 20, "%d requests in second %d", per_second[s], s);
+    /* and any second, not only whole ones from the start */
+    for (int k = 20; k < 100; k++)
+        ck_assert_int_ge(request_at[k] - request_at[k - 20], OG_USEC);
+    ck_assert_int_ge(took, 99 * og_bucket_interval(20));
+    ck_assert_int_le(took, 6 * OG_USEC);
+    ck_assert_int_eq(log_count("OG01105:"), 1);   /* said once */
+    free_many();
+}
+END_TEST
+
+START_TEST(no_rate_limit_fills_at_once)
+{
+    make_many(100);
+    int64_t t0 = sim_now_us();
+    pthread_t t = start_many(0);
+    ck_assert(sim_until(all_stapled, 30, 100));
+    stop_refresher(t);
+    ck_assert_int_eq(requests, 100);
+    ck_assert_int_lt(request_at[99] - t0, OG_USEC);
+    ck_assert_int_eq(log_count("OG01105:"), 0);
+    free_many();
+}
+END_TEST
+
 Suite *refresher_suite(void)
 {
     Suite *s = suite_create("refresher");
@@ -1061,6 +1106,8 @@ Suite *refresher_suite(void)
     tcase_set_timeout(rs, 30);
     tcase_add_test(rs, breaker_one_responder_down_for_200_certificates);
     tcase_add_test(rs, down_responder_still_adopts_from_the_shared_tier);
+    tcase_add_test(rs, rate_caps_every_second_of_the_fill);
+    tcase_add_test(rs, no_rate_limit_fills_at_once);
     suite_add_tcase(s, rs);
     return s;
 }

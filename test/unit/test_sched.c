@@ -219,6 +219,43 @@ START_TEST(probe_times)
 }
 END_TEST
 
+/* The token bucket per responder, in simulated time: a request per
+ * interval, counted from when the token is taken; never rate + 1 requests
+ * in any second; no limit at 0. */
+START_TEST(bucket_paces_requests)
+{
+    const int64_t t = 1700000000LL * 1000000, iv = og_bucket_interval(20);
+    og_bucket b = { 0 }, c = { 0 };
+    static int64_t at[1000];
+    int64_t now = t;
+    ck_assert_int_eq(iv, 51000);     /* 1/20 s, and 2 % for the jitter on the way */
+    ck_assert_int_eq(og_bucket_take(&b, 20, t), 0);
+    ck_assert_int_eq(og_bucket_take(&b, 20, t), t + iv);
+    ck_assert_int_eq(og_bucket_take(&b, 20, t + iv - 1), t + iv);
+    ck_assert_int_eq(og_bucket_take(&b, 20, t + iv), 0);
+    /* taken late: the next one counts from then, not from when it was due */
+    ck_assert_int_eq(og_bucket_take(&b, 20, t + 5 * iv), 0);
+    ck_assert_int_eq(og_bucket_take(&b, 20, t + 5 * iv + 1), t + 6 * iv);
+    /* 1,000 requests, each going as soon as it may */
+    for (int k = 0; k < 1000; k++) {
+        int64_t wait;
+        while ((wait = og_bucket_take(&c, 20, now)) != 0)
+            now = wait;
+        at[k] = now;
+    }
+    for (int k = 20; k < 1000; k++)
+        ck_assert_int_ge(at[k] - at[k - 20], 1000000);
+    ck_assert_int_le(at[999] - at[0], 999 * iv);  /* and no slower than the interval */
+    /* whatever the rate, rate + 1 requests never fit in one second */
+    for (unsigned r = 1; r <= 100000; r = r * 3 + 1)
+        ck_assert_int_ge((int64_t)r * og_bucket_interval(r), 1000000);
+    /* a fill of 10,000 at 2,500 a second fits in the 5 s start-up wait */
+    ck_assert_int_lt(9999 * og_bucket_interval(2500), 5000000);
+    for (int k = 0; k < 5; k++)
+        ck_assert_int_eq(og_bucket_take(&b, 0, t), 0);
+}
+END_TEST
+
 Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -233,6 +270,7 @@ Suite *sched_suite(void)
     tcase_add_test(tc, suspicious_windows_refresh_within_a_week);
     tcase_add_test(tc, breaker_needs_failures_in_a_row_and_probes_before_expiry);
     tcase_add_test(tc, probe_times);
+    tcase_add_test(tc, bucket_paces_requests);
     suite_add_tcase(s, tc);
     return s;
 }
