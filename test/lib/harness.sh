@@ -142,6 +142,7 @@ CONF
 }
 
 H_MODULES=${H_MODULES:-$H_ROOT/build/out}   # build/asan for the sanitized run
+H_RECORD_TOOL="$H_ROOT/build/out/socache-ocsp-record"
 h_guard_load() {
     echo "LoadModule socache_ocsp_module $H_MODULES/mod_socache_ocsp.so
 LoadModule ocsp_guard_module $H_MODULES/mod_ocsp_guard.so
