@@ -19,10 +19,6 @@ MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so
 # Reads and writes socache_ocsp records with the provider's own code.
 RECORD_TOOL := build/out/socache-ocsp-record
 
-.PHONY: check-messages
-check-messages:
-	@python3 build/check-messages
-
 .PHONY: all modules build-deps test-deps test test-sanitize unit unit-run integration demo \
         install uninstall deb clean bench bench-quick bench-callgrind fuzz fuzz-run check-layers help
 
@@ -128,6 +124,10 @@ unit-run: build/unit/unit_tests build/unit/unit_tests_san
 # the headers of the units below them.
 check-layers:
 	@python3 build/check-layers
+	@python3 build/check-messages
+
+.PHONY: check-messages
+check-messages:
 	@python3 build/check-messages
 
 # ------------------------------------------------------ integration, test
