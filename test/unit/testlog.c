@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static char logbuf[65536];
+static char logbuf[1 << 20];
+static size_t loglen;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 void (*tl_hook)(const char *line);
 
@@ -20,8 +21,9 @@ void tl_log(void *baton, const char *file, int lineno, int level, const char *fm
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&log_lock);
-    size_t used = strlen(logbuf);
-    snprintf(logbuf + used, sizeof(logbuf) - used, "%d %s\n", level, line);
+    int n = snprintf(logbuf + loglen, sizeof(logbuf) - loglen, "%d %s\n", level, line);
+    if (n > 0)
+        loglen += (size_t)n < sizeof(logbuf) - loglen ? (size_t)n : sizeof(logbuf) - loglen - 1;
     pthread_mutex_unlock(&log_lock);
     if (tl_hook)
         tl_hook(line);
@@ -31,14 +33,14 @@ void tl_reset(void)
 {
     pthread_mutex_lock(&log_lock);
     logbuf[0] = '\0';
+    loglen = 0;
     tl_hook = NULL;
     pthread_mutex_unlock(&log_lock);
 }
 
 const char *tl_tail(void)
 {
-    size_t n = strlen(logbuf);
-    return n > 3000 ? logbuf + n - 3000 : logbuf;
+    return loglen > 3000 ? logbuf + loglen - 3000 : logbuf;
 }
 
 int tl_count(const char *needle)
