@@ -138,7 +138,8 @@ integration: test-deps
 	bash test/integration/run.sh
 
 SAN_TESTS := basic graceful persist cluster configtest dump_ocsp refresher_restart proxy redirect \
-             refresher_life symlink redis_hostile rollback forged keepalive dualstack control notify
+             refresher_life symlink redis_hostile rollback forged keepalive dualstack rate \
+             control notify
 test-sanitize: modules $(ASAN_MODULES)
 	H_SANITIZE=1 bash test/integration/run.sh $(SAN_TESTS:%=test/integration/t_%.sh)
 
