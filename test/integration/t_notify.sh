@@ -6,7 +6,8 @@
 # ocsp-renewed a day, one ocsp-errored an hour: a second outage within the
 # hour is not told). It runs as the server's user, as a child of the
 # refresher, with a minimal environment; a non-zero exit is logged, and a
-# program that hangs is killed after 30 s with what it started.
+# program that hangs is killed after 30 s with what it started. After a
+# graceful restart nothing is said again (the limits are carried over).
 source "$(dirname "$0")/../lib/harness.sh"
 h_init notify
 RP=$(h_free_port) FP=$(h_free_port) HP=$(h_free_port)
@@ -109,6 +110,22 @@ h_check "the revocation is stapled" h_until 5 revoked_staple
 sleep 6
 refresh_all >/dev/null
 sleep 3
+
+# --- a graceful restart: the new generation remembers what was said
+lines=$(wc -l < "$OUT")
+refreshers() { sed -n 's/.*OG00402: refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | sort -u | wc -l; }
+before=$(refreshers)
+h_httpd_graceful a
+new_refresher() { [ "$(refreshers)" -gt "$before" ]; }
+h_check "a graceful restart starts a new refresher" h_until 10 new_refresher
+sleep 2
+fetched_after() { [ "$(h_log_count a 'OG00601:')" -gt "$1" ]; }
+n601=$(h_log_count a 'OG00601:')
+h_check "POST refresh after the restart (202)" h_eq "$(refresh_all)" 202
+h_check "both certificates are fetched again" h_until 10 fetched_after $((n601 + 1))
+sleep 2
+h_check "nothing new is said: renewed (daily) and revoked (once) were carried over" \
+    h_eq "$(wc -l < "$OUT")" "$lines"
 
 h_check "localhost: the reasons in order, each once" h_eq "$(reasons localhost)" \
     "ocsp-renewed ocsp-errored ocsp-validity-low ocsp-expired ocsp-recovered ocsp-revoked "
