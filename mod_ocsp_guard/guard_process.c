@@ -15,6 +15,7 @@
 #include "apr_thread_proc.h"
 
 #include "guard_config.h"
+#include "guard_control.h"
 #include "guard_log.h"
 #include "guard_process.h"
 #include "guard_table.h"
@@ -63,11 +64,35 @@ static void *sweep_thread(void *arg)
     return NULL;
 }
 
+/* OCSPGuardNotifyCmd for the refresher, each certificate named by the
+ * ServerName of its first virtual host (as mod_md names a domain). */
+static void notify_config(server_rec *s, og_refresher_cfg *cfg, og_notify_cfg *notify)
+{
+    const apr_array_header_t *argv = guard_conf(s)->notify_argv;
+    const apr_array_header_t *vhosts = refresher.registry->vhosts;
+    const char **names;
+    if (!argv)
+        return;
+    names = apr_palloc(refresher.pconf, sizeof(*names) * ((apr_size_t)vhosts->nelts + 1));
+    for (int i = 0; i < vhosts->nelts; i++) {
+        const server_rec *v = APR_ARRAY_IDX(vhosts, i, const server_rec *);
+        names[i] = v->server_hostname ? v->server_hostname : "localhost";
+    }
+    memset(notify, 0, sizeof(*notify));
+    notify->argv = (const char *const *)argv->elts;
+    notify->argc = (unsigned)argv->nelts;
+    notify->log = guard_log_core;
+    notify->log_baton = s;
+    cfg->notify = notify;
+    cfg->names = names;
+}
+
 static void refresher_main(pid_t parent)
 {
     static volatile sig_atomic_t never = 0;
     server_rec *s = refresher.s;
     og_refresher_cfg cfg;
+    og_notify_cfg notify;
     og_cache_ops ops;
     sigset_t all;
     int sig;
@@ -95,12 +120,15 @@ static void refresher_main(pid_t parent)
     cfg.ntargets = (unsigned)refresher.registry->targets->nelts;
     cfg.table = guard_table_current();
     cfg.concurrency = (unsigned)guard_conf(s)->concurrency;
+    cfg.responder_rate = (unsigned)guard_conf(s)->responder_rate;
     guard_cache_ops(refresher.cache, &ops);
     cfg.cache = ops.load ? &ops : NULL;
     cfg.log = guard_log_core;
     cfg.log_baton = s;
     cfg.parent = parent;
     cfg.stop = &never;
+    cfg.control = guard_control_current();
+    notify_config(s, &cfg, &notify);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00402) "refresher %ld started for %u "
                  "certificate(s)", (long)getpid(), cfg.ntargets);
     if (cfg.cache) {

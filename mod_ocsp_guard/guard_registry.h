@@ -23,6 +23,10 @@ typedef struct guard_registry {
 int guard_registry_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
                          const char *pem);
 
+/* The ids of r's certificates, slot by slot (allocated from r's pool): what
+ * the shared regions of this generation are laid out by. */
+const unsigned char (*guard_registry_ids(const guard_registry *r))[OG_ID_LEN];
+
 /* This pass's registry, or NULL when nothing was primed. */
 guard_registry *guard_registry_current(void);
 

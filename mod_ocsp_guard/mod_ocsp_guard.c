@@ -16,6 +16,7 @@
 #include "guard_cache.h"
 #include "guard_check.h"
 #include "guard_config.h"
+#include "guard_control.h"
 #include "guard_log.h"
 #include "guard_process.h"
 #include "guard_registry.h"
@@ -63,6 +64,7 @@ static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     int carried = 0, restarted = 0;
     (void)plog;
     guard_table_forget();
+    guard_control_forget();
     guard_process_reset();
     if (guard_registry_dry_run())
         return OK;               /* the first pass does no network work */
@@ -72,6 +74,7 @@ static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     }
     if (!guard_table_create(s, r, &carried, &restarted))
         return OK;               /* handshakes go without staples; the error is logged */
+    guard_control_create(s, r, guard_table_current());
     cache = apr_pcalloc(pconf, sizeof(*cache));
     guard_cache_open(pconf, ptemp, s, gc->cache_spec, cache);
     if (guard_process_start(s, pconf, r, cache) != APR_SUCCESS)
@@ -115,6 +118,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(guard_post_config, after_ssl, NULL, APR_HOOK_LAST);
     ap_hook_monitor(guard_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(guard_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(guard_control_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 module AP_MODULE_DECLARE_DATA ocsp_guard_module = {

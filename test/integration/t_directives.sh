@@ -20,7 +20,9 @@ OCSPGuardProxy http://127.0.0.1:3128
 OCSPGuardStartupWait 3
 OCSPGuardFetchConcurrency 8
 OCSPGuardMustStapleWait 0
-OCSPGuardCache ocsp:$H_DIR/cache"
+OCSPGuardResponderRate 0
+OCSPGuardCache ocsp:$H_DIR/cache
+OCSPGuardNotifyCmd /bin/true --some arg"
 h_check "Syntax OK printed" grep -q "Syntax OK" "$H_DIR/ct.out"
 bad() { # bad "DIRECTIVE LINE" "EXPECTED TEXT"
     if configtest "$1"; then
@@ -40,6 +42,10 @@ h_check "MustStapleWait 61 rejected with its range" bad "OCSPGuardMustStapleWait
 h_check "MustStapleWait inside a virtual host accepted" configtest "<VirtualHost 127.0.0.1:1>
 OCSPGuardMustStapleWait 10
 </VirtualHost>"
+h_check "ResponderRate -1 rejected with its range" bad "OCSPGuardResponderRate -1" "OCSPGuardResponderRate: '-1' is not a whole number from 0 to 10000"
+h_check "ResponderRate inside a virtual host rejected" bad "<VirtualHost 127.0.0.1:1>
+OCSPGuardResponderRate 20
+</VirtualHost>" "cannot occur within <VirtualHost> section"
 h_check "Responder ftp:// rejected" bad "OCSPGuardResponder ftp://x/" "OCSPGuardResponder: 'ftp://x/' is not an http:// URL"
 h_check "Proxy with a path rejected" bad "OCSPGuardProxy http://p:3128/x" "OCSPGuardProxy: 'http://p:3128/x' must be http://host:port"
 h_check "OCSPGuard maybe rejected" bad "OCSPGuard maybe" "OCSPGuard must be On or Off"
@@ -49,6 +55,17 @@ h_check "a bad socache_ocsp argument in OCSPGuardCache fails, naming the part" \
 h_check "a relative cache directory fails" bad "OCSPGuardCache ocsp:relative/dir" "must be an absolute path"
 h_check "a bad Redis address in SSLStaplingCache fails too (mod_ssl calls create)" \
     bad "SSLStaplingCache ocsp:$H_DIR/c,redis=nohostport" "redis='nohostport' is not HOST:PORT"
+h_check "NotifyCmd with a relative path rejected" bad "OCSPGuardNotifyCmd bin/true" \
+    "OCSPGuardNotifyCmd: 'bin/true' is not an absolute path"
+h_check "NotifyCmd naming a missing file rejected" bad "OCSPGuardNotifyCmd $H_DIR/nosuch" \
+    "OCSPGuardNotifyCmd: '$H_DIR/nosuch': No such file or directory"
+h_check "NotifyCmd naming a file that is not executable rejected" bad "OCSPGuardNotifyCmd $H_DIR/pki/ca.crt" \
+    "OCSPGuardNotifyCmd: '$H_DIR/pki/ca.crt' is not an executable file"
+h_check "NotifyCmd naming a directory rejected" bad "OCSPGuardNotifyCmd /usr/bin" "is not an executable file"
+h_check "NotifyCmd without a program rejected" bad "OCSPGuardNotifyCmd" "OCSPGuardNotifyCmd"
+h_check "NotifyCmd inside a virtual host rejected" bad "<VirtualHost 127.0.0.1:1>
+OCSPGuardNotifyCmd /bin/true
+</VirtualHost>" "cannot occur within <VirtualHost> section"
 h_check "StartupWait inside a virtual host rejected" bad "<VirtualHost 127.0.0.1:1>
 OCSPGuardStartupWait 3
 </VirtualHost>" "cannot occur within <VirtualHost> section"
