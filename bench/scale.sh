@@ -9,8 +9,9 @@
 # fill of 50, 2000 else, above what the local responder answers),
 # .fill_requests and .connections (TCP connections the responder's front
 # accepted during the fill) and .connections_per_1000 (per 1,000 responses),
-# .warm_requests, .warm_prime_ms and .warm_local_ms (priming, and reading the
-# local cache before children accept, at the warm start),
+# .warm_requests, .warm_prime_ms, .warm_local_ms and .warm_wait_ms (priming,
+# reading the local cache, and the parent's whole wait after forking the
+# refresher, at the warm start),
 # .parent_rss_extra_mib, .child_rss_extra_mib; .nowait_first_ms and
 # .nowait_first_staple: the first handshake of a warm start with
 # OCSPGuardStartupWait 0.
@@ -91,7 +92,7 @@ $vhosts" >/dev/null
     # Warm starts and starts without the module, interleaved (the order
     # alternating), so that what else the machine does weighs on both:
     # medians, and the median of each round's difference.
-    warm_times="" deltas="" prime_ms="" local_ms="" warm_requests=0
+    warm_times="" deltas="" prime_ms="" local_ms="" wait_ms="" warm_requests=0
     for ((round = 1; round <= ROUNDS; round++)); do
         for kind in $( ((round % 2)) && echo "warm base" || echo "base warm"); do
             if [ "$kind" = base ]; then
@@ -107,6 +108,8 @@ $vhosts" >/dev/null
             # verifying the local cache before children accept (OG00701)
             prime_ms="$prime_ms $(grep 'OG00001:' "$H_DIR/scale$n.error.log" | tail -1 | sed -n 's/.*read in \([0-9]*\) ms.*/\1/p')"
             local_ms="$local_ms $(grep 'OG00701:' "$H_DIR/scale$n.error.log" | tail -1 | sed -n 's/.*local cache was read (\([0-9]*\) ms).*/\1/p')"
+            # and the parent's whole wait after forking the refresher (OG00407)
+            wait_ms="$wait_ms $(grep 'OG00407:' "$H_DIR/scale$n.error.log" | tail -1 | sed -n 's/.*staple after \([0-9]*\) ms.*/\1/p')"
             sleep 1
             warm_requests=$(( warm_requests + $(requests "$SD/front.log") - before ))
             h_httpd_stop "scale$n"
@@ -119,6 +122,7 @@ $vhosts" >/dev/null
     emit "scale.$n.start_warm_rounds" "$ROUNDS (base:$base_times; warm:$warm_times)"
     emit "scale.$n.warm_prime_ms" "$(echo $prime_ms | tr ' ' '\n' | median)"
     emit "scale.$n.warm_local_ms" "$(echo $local_ms | tr ' ' '\n' | median)"
+    emit "scale.$n.warm_wait_ms" "$(echo $wait_ms | tr ' ' '\n' | median)"
     emit "scale.$n.warm_requests" "$warm_requests"
     # OCSPGuardStartupWait 0, warm cache: the first handshake, made while the
     # server starts, for the first virtual host (httpd primes the virtual
