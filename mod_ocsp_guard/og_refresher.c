@@ -118,18 +118,24 @@ static void fetch_and_verify(og_http_client *http, const og_target *t, time_t no
 {
     unsigned char *req = NULL, *body = NULL;
     size_t req_len = 0, body_len = 0;
+    struct timespec t0, t1;
+    int ok;
     memset(out, 0, sizeof(*out));
     out->verify = OG_VERIFY_MALFORMED;
+    out->started = time(NULL);
     if (!og_request_der(t->cert, &req, &req_len)) {
         snprintf(out->why, sizeof(out->why), "cannot build the OCSP request");
         return;
     }
-    if (!og_http_fetch(http, t->url, req, req_len, t->proxy, t->timeout, OG_MAX_RESPONSE,
-                       &body, &body_len, out->why, sizeof(out->why))) {
-        OPENSSL_free(req);
-        return;
-    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ok = og_http_fetch(http, t->url, req, req_len, t->proxy, t->timeout, OG_MAX_RESPONSE,
+                       &body, &body_len, out->why, sizeof(out->why));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* for the status views' fetch-duration histogram */
+    out->duration_ms = (unsigned)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
     OPENSSL_free(req);
+    if (!ok)
+        return;
     out->fetched = 1;
     out->verify = og_verify_response(t->cert, body, body_len, time(NULL), t->max_skew,
                                      &out->info, out->why, sizeof(out->why));
@@ -229,6 +235,7 @@ static void schedule_refresh(refresher *r, unsigned i, const og_resp_info *info,
     s->this_update = info->this_update;
     s->due = og_sched_refresh_at(info->this_update, info->next_update, t->refresh_pct,
                                  random32(), now);
+    og_table_note_schedule(r->cfg->table, t->slot, now, s->due, 0);
     if (!s->long_window_logged && og_sched_window_suspicious(info->this_update, info->next_update)) {
         char tu[32], nu[32];
         s->long_window_logged = 1;
@@ -275,6 +282,15 @@ static void log_success(refresher *r, unsigned i, const og_resp_info *info, time
     s->window = window;
 }
 
+/* A failure's kind in words, for the log and the status views. */
+static const char *failure_what(int state, const og_fetch_outcome *o)
+{
+    return state == LS_FETCH_FAILED ? "cannot reach the OCSP responder"
+         : state == LS_UNKNOWN ? "the responder does not know this certificate (status unknown)"
+         : state == LS_OLDER ? "refused a response older than one already seen (a replay?)"
+         : og_verify_result_name(o->verify);
+}
+
 static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outcome *o, time_t now,
                         logq *q)
 {
@@ -290,10 +306,7 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
     }
     s->log_state = state;
     s->log_detail = detail;
-    const char *what = state == LS_FETCH_FAILED ? "cannot reach the OCSP responder"
-                     : state == LS_UNKNOWN ? "the responder does not know this certificate (status unknown)"
-                     : state == LS_OLDER ? "refused a response older than one already seen (a replay?)"
-                     : og_verify_result_name(o->verify);
+    const char *what = failure_what(state, o);
     if (s->valid_until > now) {
         og_format_time(s->valid_until, nu, sizeof(nu));
         LOGQ(r, q, state == LS_UNKNOWN ? OG_LOG_ERR : OG_LOG_WARN,
@@ -353,6 +366,26 @@ static void describe_older(const target_state *s, const og_resp_info *info, char
              og_status_name(info->status), tu, floor ? "revocation seen" : "response stapled", seen);
 }
 
+/* What the status views learn of a responder exchange; under r->lock,
+ * after the target's state took it in. */
+static void note_fetch(refresher *r, unsigned i, int state, const og_fetch_outcome *o, time_t now)
+{
+    const target_state *s = &r->st[i];
+    char err[512];               /* og_table_note_fetch keeps what fits */
+    og_fetch_note n = { OG_FETCH_OK, o->started, o->duration_ms, s->failures, s->due, 0, 0, NULL };
+    if (o->fetched && (o->verify == OG_VERIFY_OK || o->verify == OG_VERIFY_TOO_LARGE)) {
+        n.skew_known = 1;
+        n.skew = (long)(o->info.produced_at - now);
+    }
+    if (state) {
+        n.result = state == LS_FETCH_FAILED ? OG_FETCH_ERROR : state == LS_UNKNOWN ? OG_FETCH_UNKNOWN
+                 : state == LS_OLDER ? OG_FETCH_OLDER : OG_FETCH_INVALID;
+        snprintf(err, sizeof(err), "%s (%s)", failure_what(state, o), o->why);
+        n.error = err;
+    }
+    og_table_note_fetch(r->cfg->table, r->cfg->targets[i].slot, &n);
+}
+
 static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t now)
 {
     target_state *s = &r->st[i];
@@ -393,6 +426,7 @@ static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t 
         s->due = og_sched_retry_at(now, s->failures, s->valid_until);
         log_failure(r, i, state, o, now, &q);
     }
+    note_fetch(r, i, state, o, now);
     pthread_mutex_unlock(&r->lock);
     logq_flush(r, &q);
     if (store)
@@ -434,7 +468,7 @@ static int adopt_cached(refresher *r, unsigned i, const unsigned char *der, size
     if (!verify_cached(r, i, der, len, now, &info))
         return 0;
     pthread_mutex_lock(&r->lock);
-    res = accept_locked(r, i, &info, der, len, OG_SOURCE_CACHE, now, &q);
+    res = accept_locked(r, i, &info, der, len, shared ? OG_SOURCE_PEER : OG_SOURCE_CACHE, now, &q);
     if (res == ACCEPT_PUBLISHED)
         log_success(r, i, &info, now, how, &q);
     pthread_mutex_unlock(&r->lock);
@@ -637,6 +671,8 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         pthread_mutex_unlock(&r.lock);
         logq_flush(&r, &q);
         og_http_client_sweep(r.http);
+        if (cfg->cache && cfg->shared_state)
+            og_table_note_shared_cache(cfg->table, cfg->shared_state(cfg->cache->baton));
         sleep(1);
     }
     pthread_mutex_lock(&r.lock);
