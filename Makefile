@@ -6,7 +6,7 @@ include apxs.mk
 # ------------------------------------------------------------------ sources
 # The pure cores, one list each: built once per flavour into a static
 # library that the modules, the unit tests, the fuzzers and the benches link.
-OG_SRC       := mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard/og_sched.c \
+OG_SRC       := mod_ocsp_guard/og_text.c mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard/og_sched.c \
                 mod_ocsp_guard/og_table.c mod_ocsp_guard/og_refresher.c
 SOC_SRC      := socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/soc_redis.c
 # The httpd glue of each module.
@@ -97,7 +97,8 @@ UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpthread
 UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/test_ocsp.c test/unit/test_sched.c \
                test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
-               test/unit/test_http.c test/unit/test_redis.c
+               test/unit/test_http.c test/unit/test_redis.c \
+               test/unit/test_text.c
 UNIT_DEPS   := $(UNIT_SRC) $(wildcard test/unit/*.h) $(GUARD_HDR)
 
 build/unit/unit_tests: $(UNIT_DEPS) build/lib/libog.a build/lib/libsoc.a

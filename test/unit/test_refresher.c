@@ -105,6 +105,7 @@ static og_target target, target_b;
 static char logbuf[65536];
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static void (*log_hook)(const char *line);   /* called with each line, outside log_lock */
+static int (*shared_state_hook)(void *baton);  /* cfg.shared_state of the next start */
 
 static void test_log(void *baton, const char *file, int lineno, int level, const char *fmt, ...)
 {
@@ -190,6 +191,7 @@ static void setup(void)
     requests = 0;
     fixed_served = 0;
     log_hook = NULL;
+    shared_state_hook = NULL;
     logbuf[0] = '\0';
     pthread_create(&server_thread, NULL, serve, NULL);
 }
@@ -229,6 +231,7 @@ static pthread_t start_refresher_for(const og_cache_ops *cache, og_target *targe
     cfg.cache = cache;
     cfg.log = test_log;
     cfg.stop = &stop;
+    cfg.shared_state = shared_state_hook;
     stop = 0;
     pthread_create(&t, NULL, run_refresher, NULL);
     return t;
@@ -700,10 +703,87 @@ START_TEST(startup_tries_local_then_shared_and_stores_locally)
     ck_assert_int_ge(local_loads, 1);
     ck_assert_int_ge(shared_loads, 1);
     ck_assert_int_ge(log_count("good response loaded from the cache"), 1);
+    og_slot_status st;
+    ck_assert(og_table_status_read(table, 0, &st));
+    ck_assert_uint_eq(st.last.source, OG_SOURCE_PEER);
     /* what came from the shared tier went to the store (the local tier) */
     ck_assert_int_eq(stores, 1);
     ck_assert_uint_eq(cached_len, shared_len);
     ck_assert_mem_eq(cached, shared_resp, shared_len);
+}
+END_TEST
+
+/* ---- the status views' state ---- */
+
+static int shared_up(void *baton)
+{
+    (void)baton;
+    return OG_SHARED_UP;
+}
+
+static int fetch_noted(void)
+{
+    og_slot_status st;
+    return og_table_status_read(table, 0, &st) && st.last_fetch > 0;
+}
+
+START_TEST(status_follows_a_good_fetch)
+{
+    og_cache_ops ops = { NULL, mem_load, NULL, mem_store };
+    og_slot_status st;
+    og_table_stats ts;
+    uint64_t in_buckets = 0;
+    time_t start = time(NULL);
+    cached_len = 0;
+    shared_state_hook = shared_up;
+    pthread_t t = start_refresher(&ops);
+    ck_assert_msg(wait_for(stapled, 5), "no staple:\n%s", log_tail());
+    ck_assert(wait_for(fetch_noted, 2));
+    usleep(1500000);             /* a turn of the main loop asks the shared tier */
+    stop_refresher(t);
+    ck_assert(og_table_status_read(table, 0, &st));
+    ck_assert_int_eq(st.last.status, OG_STATUS_GOOD);
+    ck_assert_uint_eq(st.last.source, OG_SOURCE_RESPONDER);
+    ck_assert_int_eq(st.last_result, OG_FETCH_OK);
+    ck_assert_uint_eq(st.failures, 0);
+    ck_assert_int_eq(st.failing_since, 0);
+    ck_assert_int_ge(st.last_fetch, start);
+    ck_assert_int_gt(st.next_refresh, start);
+    ck_assert_int_lt(st.next_refresh, st.last.next_update);
+    ck_assert(st.skew_known);
+    ck_assert_int_le(labs(st.skew), 5);   /* the test responder produces it now */
+    ck_assert_str_eq(st.last_error, "");
+    og_table_stats_read(table, &ts);
+    ck_assert_uint_eq(ts.fetches[OG_FETCH_OK], 1);
+    for (unsigned k = 0; k <= OG_FETCH_BUCKETS; k++)
+        in_buckets += ts.fetch_buckets[k];
+    ck_assert_uint_eq(in_buckets, 1);
+    ck_assert_int_eq(ts.shared_cache, OG_SHARED_UP);
+}
+END_TEST
+
+START_TEST(status_follows_a_failing_responder)
+{
+    og_slot_status st;
+    og_table_stats ts;
+    time_t start = time(NULL);
+    mode = MODE_500;
+    pthread_t t = start_refresher(NULL);
+    ck_assert(wait_for(fetch_noted, 5));
+    stop_refresher(t);
+    ck_assert(og_table_status_read(table, 0, &st));
+    ck_assert_int_eq(st.last.status, OG_STATUS_NONE);
+    ck_assert_int_eq(st.last_result, OG_FETCH_ERROR);
+    ck_assert_uint_eq(st.failures, 1);
+    ck_assert_int_ge(st.failing_since, start);
+    ck_assert_int_ge(st.last_error_at, start);
+    ck_assert_msg(strstr(st.last_error, "cannot reach the OCSP responder") && strstr(st.last_error, "500"),
+                  "last error: %s", st.last_error);
+    ck_assert_int_ge(st.next_refresh, start + 20);   /* the retry backs off from 30 s */
+    ck_assert(!st.skew_known);
+    og_table_stats_read(table, &ts);
+    ck_assert_uint_eq(ts.fetches[OG_FETCH_ERROR], 1);
+    ck_assert_int_eq(ts.shared_cache, OG_SHARED_NONE);
 }
 END_TEST
 
@@ -929,6 +1009,8 @@ Suite *refresher_suite(void)
     tcase_add_test(tc, replace_rule);
     tcase_add_test(tc, startup_repairs_a_slot_left_mid_write);
     tcase_add_test(tc, suspicious_validity_is_logged_once);
+    tcase_add_test(tc, status_follows_a_good_fetch);
+    tcase_add_test(tc, status_follows_a_failing_responder);
     suite_add_tcase(s, tc);
     return s;
 }
