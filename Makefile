@@ -12,7 +12,8 @@ SOC_SRC      := socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/s
 # The httpd glue of each module.
 GUARD_GLUE   := mod_ocsp_guard/guard_log.c mod_ocsp_guard/guard_cache.c mod_ocsp_guard/guard_config.c \
                 mod_ocsp_guard/guard_registry.c mod_ocsp_guard/guard_table.c \
-                mod_ocsp_guard/guard_process.c mod_ocsp_guard/guard_check.c mod_ocsp_guard/mod_ocsp_guard.c
+                mod_ocsp_guard/guard_process.c mod_ocsp_guard/guard_check.c mod_ocsp_guard/guard_status.c \
+                mod_ocsp_guard/mod_ocsp_guard.c
 SOCACHE_GLUE := socache_ocsp/mod_socache_ocsp.c
 
 MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so

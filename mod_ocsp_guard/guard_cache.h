@@ -37,4 +37,9 @@ int guard_cache_open(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s, const 
  * (socache_ocsp only) the cluster tier, store writes through. */
 void guard_cache_ops(guard_cache *c, og_cache_ops *ops);
 
+/* The refresher's og_refresher_cfg.shared_state for the cache of
+ * guard_cache_ops (baton): socache_ocsp's Redis tier's health, probed when
+ * idle for 10 s; OG_SHARED_NONE for other providers or no Redis tier. */
+int guard_cache_shared_state(void *baton);
+
 #endif

@@ -79,6 +79,7 @@ static void refresher_main(pid_t parent)
     cfg.concurrency = (unsigned)guard_conf(s)->concurrency;
     guard_cache_ops(refresher.cache, &ops);
     cfg.cache = ops.load ? &ops : NULL;
+    cfg.shared_state = guard_cache_shared_state;
     cfg.log = guard_log_core;
     cfg.log_baton = s;
     cfg.parent = parent;
@@ -100,6 +101,9 @@ static void refresher_maint(int reason, void *data, apr_wait_t status)
                      (long)refresher.pid, (int)status);
         apr_proc_other_child_unregister(s);
         refresher.pid = 0;
+        /* counted where every child can read it (ocsp_guard_refresher_restarts_total) */
+        if (guard_table_current())
+            og_table_note_restart(guard_table_current());
         break;
     default:
         break;

@@ -43,4 +43,12 @@ APR_DECLARE_OPTIONAL_FN(const char *, socache_ocsp_selftest,
                         (ap_socache_instance_t *instance, server_rec *s, const char *cname,
                          const char **redis_problem, apr_pool_t *p));
 
+/* The Redis tier's health, for status views: -1 when the instance has no
+ * Redis tier, 1 when it answers, 0 when it is marked down (or its name did
+ * not resolve at start). When no operation has heard from Redis for
+ * idle_sec seconds (and it is not waiting out a failure), PINGs it first,
+ * within timeout=. */
+APR_DECLARE_OPTIONAL_FN(int, socache_ocsp_redis_up,
+                        (ap_socache_instance_t *instance, server_rec *s, int idle_sec));
+
 #endif

@@ -1,0 +1,78 @@
+# The known scenario of the status tests (t_status.sh, t_metrics.sh): three
+# certificates on three ports of one apache2 with mod_status and the status
+# handlers, each a different state. Source after harness.sh and h_init.
+#   good     leaf.crt (serial 1001) on HP: the responder behind the front on FP
+#   failing  muststaple.crt (1002, must-staple) on HP2: OCSPGuardResponder is
+#            a second front (FP2) that answers HTTP 500
+#   revoked  odd.crt (2A5B) on HP3, revoked in index.txt, with a subject that
+#            needs escaping everywhere: quotes, a backslash, <b>&, UTF-8
+# s_start [EXTRA_CONF]: sets up and starts it; the handlers are on HP at
+# /server-status, /ocsp-guard-status and /metrics (Require local), and at
+# /denied behind Require ip 192.0.2.1.
+
+S_ODD_SUBJECT='OU=café,O=Quote \"q\" back\\slash \<b\>&,CN=odd.test.example'
+
+# s_curl PATH [curl args]: the body from the good vhost (CA-verified).
+s_curl() {
+    local path=$1
+    shift
+    curl -sS --max-time 10 --cacert "$H_DIR/pki/ca.crt" "$@" "https://localhost:$HP$path" \
+        --resolve "localhost:$HP:127.0.0.1"
+}
+# s_code PATH [curl args]: the HTTP status code only.
+s_code() { s_curl "$1" -o /dev/null -w '%{http_code}' "${@:2}"; }
+
+s_issue_odd() {
+    local pki=$H_DIR/pki
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$pki/odd.key" 2>/dev/null
+    openssl req -new -utf8 -key "$pki/odd.key" \
+        -subj '/CN=odd.test.example/O=Quote "q" back\\slash <b>&/OU=café' -out "$pki/odd.csr" 2>/dev/null
+    openssl x509 -req -in "$pki/odd.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -set_serial 0x2A5B \
+        -days 90 -extfile "$pki/ext.cnf" -extensions leaf -out "$pki/odd.crt" 2>/dev/null
+    revdate=$(date -u -d '-1 day' +%y%m%d%H%M%SZ)
+    printf 'R\t351231235959Z\t%s,keyCompromise\t2A5B\tunknown\t/CN=odd.test.example\n' "$revdate" \
+        >> "$pki/index.txt"
+    chmod -R a+rX "$pki"
+}
+
+s_start() {
+    RP=$(h_free_port) FP=$(h_free_port) FP2=$(h_free_port) HP=$(h_free_port) HP2=$(h_free_port) HP3=$(h_free_port)
+    h_pki "http://127.0.0.1:$FP/"
+    s_issue_odd
+    h_responder "$RP" -nmin 60
+    h_front "$FP" "$RP"
+    # the failing responder: a front of its own, in http500 mode
+    echo http500 > "$H_DIR/front2.mode"
+    python3 "$H_ROOT/test/lib/faultfront.py" "$FP2" "$RP" "$H_DIR/front2.mode" >>"$H_DIR/front2.log" 2>&1 &
+    H_PIDS+=("$!")
+    h_wait_port "$FP2" 10
+    H_EXTRA_LOAD="LoadModule status_module $H_MODDIR/mod_status.so
+LoadModule authz_host_module $H_MODDIR/mod_authz_host.so" h_conf a "$HP" event "$(h_guard_load)
+OCSPGuardStartupWait 3
+SSLSessionCache ocsp:$H_DIR/sessions
+Listen 127.0.0.1:$HP2
+Listen 127.0.0.1:$HP3
+${1:-}
+$(h_vhost "$HP" leaf '<Location /server-status>
+    SetHandler server-status
+    Require local
+  </Location>
+  <Location /ocsp-guard-status>
+    SetHandler ocsp-guard-status
+    Require local
+  </Location>
+  <Location /metrics>
+    SetHandler ocsp-guard-metrics
+    Require local
+  </Location>
+  <Location /denied>
+    SetHandler ocsp-guard-status
+    Require ip 192.0.2.1
+  </Location>')
+$(h_vhost "$HP2" muststaple "OCSPGuardResponder http://127.0.0.1:$FP2/")
+$(h_vhost "$HP3" odd)" >/dev/null
+    h_httpd_start a
+}
+
+s_good() { [ "$(h_status "$HP")" = good ]; }
+s_revoked() { [ "$(h_status "$HP3")" = revoked ]; }
