@@ -127,7 +127,7 @@ integration: test-deps
 	bash test/integration/run.sh
 
 SAN_TESTS := basic graceful persist cluster configtest dump_ocsp refresher_restart proxy redirect \
-             refresher_life symlink redis_hostile rollback forged keepalive dualstack
+             refresher_life symlink redis_hostile rollback forged keepalive dualstack status metrics
 test-sanitize: modules $(ASAN_MODULES)
 	H_SANITIZE=1 bash test/integration/run.sh $(SAN_TESTS:%=test/integration/t_%.sh)
 
