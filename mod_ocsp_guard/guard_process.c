@@ -110,6 +110,8 @@ static void refresher_maint(int reason, void *data, apr_wait_t status)
     }
 }
 
+static apr_status_t refresher_stop(void *data);
+
 static apr_status_t refresher_spawn(void)
 {
     pid_t parent = getpid(), pid = fork();
@@ -121,6 +123,12 @@ static apr_status_t refresher_spawn(void)
     refresher.spawned = apr_time_now();
     refresher.proc.pid = pid;
     apr_proc_other_child_register(&refresher.proc, refresher_maint, refresher.s, NULL, refresher.pconf);
+    /* Registering puts APR's own unregistering cleanup on pconf; ours must
+     * run before it (cleanups run last-registered first), or it would
+     * unregister a record APR already dropped, which crashes in APR. A
+     * respawn from the monitor hook registers anew, so move ours after. */
+    apr_pool_cleanup_kill(refresher.pconf, NULL, refresher_stop);
+    apr_pool_cleanup_register(refresher.pconf, NULL, refresher_stop, apr_pool_cleanup_null);
     return APR_SUCCESS;
 }
 
@@ -151,7 +159,6 @@ apr_status_t guard_process_start(server_rec *s, apr_pool_t *pconf, guard_registr
                      "process; handshakes get no staple");
         return rv;
     }
-    apr_pool_cleanup_register(pconf, NULL, refresher_stop, apr_pool_cleanup_null);
     return APR_SUCCESS;
 }
 
