@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -318,27 +317,33 @@ static int first_cert_has_id(const char *text, size_t len, const unsigned char *
 
 int og_cert_file_is(const char *path, const char *pem, size_t pem_len, const unsigned char *id)
 {
-    struct stat st;
-    char *buf = NULL;
-    size_t len = 0, cap;
+    /* most certificate files fit: no malloc, no fstat for thousands of
+     * them at start-up */
+    char stack[16384], *buf = stack, *grown;
+    size_t len = 0, cap = sizeof(stack);
     ssize_t n = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC), same = 0;
     if (fd < 0)
         return 0;
-    /* sized by the file: thousands are read at start-up */
-    cap = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < CERT_FILE_MAX
-          ? (size_t)st.st_size : CERT_FILE_MAX;
-    if ((buf = malloc(cap + 1))) {
-        while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
-            len += (size_t)n;
-        if (n >= 0) {
-            same = og_pem_same_first_cert(buf, len, pem, pem_len);
-            if (same < 0)
-                same = first_cert_has_id(buf, len, id);
-        }
+    while ((n = read(fd, buf + len, cap - len)) > 0) {
+        len += (size_t)n;
+        if (len < cap)
+            continue;
+        if (cap >= CERT_FILE_MAX || !(grown = realloc(buf == stack ? NULL : buf, cap * 2)))
+            break;
+        if (buf == stack)
+            memcpy(grown, stack, len);
+        buf = grown;
+        cap *= 2;
     }
     close(fd);
-    free(buf);
+    if (n >= 0) {
+        same = og_pem_same_first_cert(buf, len, pem, pem_len);
+        if (same < 0)
+            same = first_cert_has_id(buf, len, id);
+    }
+    if (buf != stack)
+        free(buf);
     return same > 0;
 }
 
