@@ -17,6 +17,12 @@ GUARD_GLUE   := mod_ocsp_guard/guard_log.c mod_ocsp_guard/guard_cache.c mod_ocsp
 SOCACHE_GLUE := socache_ocsp/mod_socache_ocsp.c
 
 MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so
+# Reads and writes socache_ocsp records with the provider's own code.
+RECORD_TOOL := build/out/socache-ocsp-record
+
+.PHONY: check-messages
+check-messages:
+	@python3 build/check-messages
 
 .PHONY: all modules build-deps test-deps test test-sanitize unit unit-run integration demo \
         install uninstall deb clean bench bench-quick bench-callgrind fuzz fuzz-run check-layers help
@@ -34,7 +40,7 @@ build-deps:
 test-deps:
 	@sh build/deps test
 
-modules: $(MODULES)
+modules: $(MODULES) $(RECORD_TOOL)
 
 # ------------------------------------------------------------ core libraries
 # Flavours: plain (PIC, for the modules too), san (ASan+UBSan), fuzz
@@ -82,6 +88,10 @@ build/out/mod_socache_ocsp.so: $(SOCACHE_GLUE) $(SOCACHE_HDR) build/lib/libsoc.a
 	@mkdir -p build/out
 	$(CC) $(MOD_CFLAGS) $(VERSION_DEF) -o $@ $(SOCACHE_GLUE) build/lib/libsoc.a $(MOD_LDFLAGS) -laprutil-1 -lapr-1
 
+$(RECORD_TOOL): socache_ocsp/tools/socache_ocsp_record.c build/lib/libsoc.a
+	@mkdir -p build/out
+	$(CC) $(OPT) $(WARN) -Isocache_ocsp -o $@ $< build/lib/libsoc.a -lpthread
+
 # The modules with ASan+UBSan, run in the real apache2 (ASan's runtime
 # preloaded by build/asan-apache2) through part of the integration suite.
 ASAN_MODULES := build/asan/mod_ocsp_guard.so build/asan/mod_socache_ocsp.so
@@ -120,6 +130,7 @@ unit-run: build/unit/unit_tests build/unit/unit_tests_san
 # the headers of the units below them.
 check-layers:
 	@python3 build/check-layers
+	@python3 build/check-messages
 
 # ------------------------------------------------------ integration, test
 integration: test-deps

@@ -80,20 +80,12 @@ static og_ms mono_ms(void)
     do { if ((c)->cfg.log) OG_LOG((c)->cfg.log, (c)->cfg.log_baton, level, __VA_ARGS__); } while (0)
 #define STAT_ADD(c, field) __atomic_add_fetch(&(c)->stats.field, 1, __ATOMIC_RELAXED)
 
-/* OpenSSL's first reason (later ones are consequences) and its data
- * ("expected=..., actual=..."), which ERR_error_string_n leaves out. */
+/* what, then OpenSSL's reason when it gave one. */
 static void fill_err(char *err, size_t errlen, const char *what)
 {
-    const char *data = NULL;
-    int flags = 0;
-    unsigned long e = ERR_peek_error_data(&data, &flags);
-    char detail[200] = "";
-    if (e)
-        ERR_error_string_n(e, detail, sizeof(detail));
-    if (!(flags & ERR_TXT_STRING) || !data)
-        data = "";
-    snprintf(err, errlen, "%s%s%s%s%s", what, e ? ": " : "", detail, *data ? " " : "", data);
-    ERR_clear_error();
+    char detail[512];
+    og_openssl_error(detail, sizeof(detail));
+    snprintf(err, errlen, "%s%s%s", what, *detail ? ": " : "", detail);
 }
 
 static void addr_text(const og_http_addr *a, char *buf, size_t len)

@@ -20,15 +20,26 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *detai
         snprintf(err, errlen, fmt, detail ? detail : "");
 }
 
-/* The last OpenSSL error as text, for the log line; clears the queue. */
+const char *og_openssl_error(char *buf, size_t len)
+{
+    const char *data = NULL;
+    int flags = 0;
+    unsigned long e = ERR_peek_error_data(&data, &flags);
+    char reason[200] = "";
+    if (e)
+        ERR_error_string_n(e, reason, sizeof(reason));
+    if (!(flags & ERR_TXT_STRING) || !data)
+        data = "";
+    snprintf(buf, len, "%s%s%s", reason, *data ? " " : "", data);
+    ERR_clear_error();
+    return buf;
+}
+
 static const char *openssl_reason(char *buf, size_t len)
 {
-    unsigned long e = ERR_peek_last_error();
-    if (!e)
+    og_openssl_error(buf, len);
+    if (!*buf)
         snprintf(buf, len, "no detail");
-    else
-        ERR_error_string_n(e, buf, len);
-    ERR_clear_error();
     return buf;
 }
 

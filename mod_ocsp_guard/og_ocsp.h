@@ -127,6 +127,10 @@ og_verify_result og_verify_response(const og_cert *c, const unsigned char *der, 
                                     char *why, size_t whylen);
 
 time_t og_asn1_time_to_unix(const ASN1_GENERALIZEDTIME *t);
+/* OpenSSL's first queued reason (later ones are consequences) and its data
+ * ("expected=..., actual=..."), which ERR_error_string_n leaves out; "" when
+ * the queue is empty. Clears the queue. */
+const char *og_openssl_error(char *buf, size_t len);
 /* RFC 3339 UTC, "2026-11-27T16:36:13Z", into buf (at least 21 bytes). */
 void og_format_time(time_t t, char *buf, size_t len);
 

@@ -168,6 +168,12 @@ static const char *consumer_name(const char *cname, apr_pool_t *p)
     return consumer;
 }
 
+/* DIR/<consumer>: where this consumer's records live. */
+static const char *consumer_dir(ap_socache_instance_t *inst, const char *cname, apr_pool_t *p)
+{
+    return apr_pstrcat(p, base_dir(inst, p), "/", consumer_name(cname, p), NULL);
+}
+
 static apr_status_t close_dirfd(void *data)
 {
     ap_socache_instance_t *inst = data;
@@ -201,7 +207,7 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
     soc_walk w;
     int rc;
     (void)hints;
-    inst->dir = apr_pstrcat(p, base_dir(inst, p), "/", consumer, NULL);
+    inst->dir = consumer_dir(inst, cname, p);
     /* Creates what is missing (root-owned, 0755) and hands only a consumer
      * directory it created itself to the server's user. */
     soc_dir_walk(inst->dir, SOC_WALK_CREATE, server_uid(), server_gid(), &w);
@@ -493,11 +499,6 @@ static apr_status_t socache_ocsp_iterate(ap_socache_instance_t *inst, server_rec
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00815) "socache ocsp: removed %u unusable record(s) "
                      "from %s", st.corrupt, inst->dir);
     return rv;
-}
-
-static const char *consumer_dir(ap_socache_instance_t *inst, const char *cname, apr_pool_t *p)
-{
-    return apr_pstrcat(p, base_dir(inst, p), "/", consumer_name(cname, p), NULL);
 }
 
 /* configtest's DUMP_OCSP, as root: reads only. The directory is reached

@@ -67,7 +67,7 @@ size_t soc_record_size(size_t klen, size_t vlen)
 static uint32_t record_crc(const unsigned char *hdr, const unsigned char *key, size_t klen,
                            const unsigned char *value, size_t vlen)
 {
-    uint32_t crc = soc_crc32(0, hdr + 8, 16);
+    uint32_t crc = soc_crc32(0, hdr + SOC_OFF_EXPIRY, SOC_OFF_CRC - SOC_OFF_EXPIRY);
     crc = soc_crc32(crc, key, klen);
     return soc_crc32(crc, value, vlen);
 }
@@ -75,16 +75,16 @@ static uint32_t record_crc(const unsigned char *hdr, const unsigned char *key, s
 void soc_record_encode(unsigned char *out, const unsigned char *key, size_t klen,
                        const unsigned char *value, size_t vlen, int64_t expiry)
 {
-    memcpy(out, SOC_MAGIC, 4);
-    out[4] = SOC_VERSION;
-    out[5] = out[6] = out[7] = 0;
-    put32(out + 8, (uint32_t)((uint64_t)expiry >> 32));
-    put32(out + 12, (uint32_t)expiry);
-    put32(out + 16, (uint32_t)klen);
-    put32(out + 20, (uint32_t)vlen);
+    memcpy(out, SOC_MAGIC, SOC_MAGIC_LEN);
+    out[SOC_OFF_VERSION] = SOC_VERSION;
+    memset(out + SOC_OFF_RESERVED, 0, SOC_RESERVED_LEN);
+    put32(out + SOC_OFF_EXPIRY, (uint32_t)((uint64_t)expiry >> 32));
+    put32(out + SOC_OFF_EXPIRY + 4, (uint32_t)expiry);
+    put32(out + SOC_OFF_KEY_LEN, (uint32_t)klen);
+    put32(out + SOC_OFF_VALUE_LEN, (uint32_t)vlen);
     memcpy(out + SOC_HEADER_LEN, key, klen);
     memcpy(out + SOC_HEADER_LEN + klen, value, vlen);
-    put32(out + 24, record_crc(out, key, klen, value, vlen));
+    put32(out + SOC_OFF_CRC, record_crc(out, key, klen, value, vlen));
 }
 
 soc_result soc_record_decode(const unsigned char *buf, size_t len, int64_t now, soc_record *rec)
@@ -92,13 +92,13 @@ soc_result soc_record_decode(const unsigned char *buf, size_t len, int64_t now, 
     size_t klen, vlen;
     if (len < SOC_HEADER_LEN)
         return SOC_SHORT;
-    if (memcmp(buf, SOC_MAGIC, 4))
+    if (memcmp(buf, SOC_MAGIC, SOC_MAGIC_LEN))
         return SOC_BAD_MAGIC;
-    /* bytes 5-7 are reserved: a record that sets them is of a format we do not know */
-    if (buf[4] != SOC_VERSION || buf[5] || buf[6] || buf[7])
+    if (buf[SOC_OFF_VERSION] != SOC_VERSION || buf[SOC_OFF_RESERVED] || buf[SOC_OFF_RESERVED + 1] ||
+        buf[SOC_OFF_RESERVED + 2])
         return SOC_BAD_VERSION;
-    klen = get32(buf + 16);
-    vlen = get32(buf + 20);
+    klen = get32(buf + SOC_OFF_KEY_LEN);
+    vlen = get32(buf + SOC_OFF_VALUE_LEN);
     if (klen == 0 || vlen == 0)
         return SOC_ZERO_LENGTH;
     if (klen > SOC_MAX_KEY || vlen > SOC_MAX_VALUE)
@@ -109,8 +109,8 @@ soc_result soc_record_decode(const unsigned char *buf, size_t len, int64_t now, 
     rec->klen = klen;
     rec->value = rec->key + klen;
     rec->vlen = vlen;
-    rec->expiry = (int64_t)((uint64_t)get32(buf + 8) << 32 | get32(buf + 12));
-    if (get32(buf + 24) != record_crc(buf, rec->key, klen, rec->value, vlen))
+    rec->expiry = (int64_t)((uint64_t)get32(buf + SOC_OFF_EXPIRY) << 32 | get32(buf + SOC_OFF_EXPIRY + 4));
+    if (get32(buf + SOC_OFF_CRC) != record_crc(buf, rec->key, klen, rec->value, vlen))
         return SOC_BAD_CHECKSUM;
     if (rec->expiry <= now)
         return SOC_EXPIRED;

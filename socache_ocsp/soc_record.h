@@ -6,9 +6,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A record, as stored in a file and as a Redis value. Integers are
+ * big-endian; the CRC-32 covers everything from the expiry to the end.
+ *
+ *  0        4     5          8                16          20          24      28
+ *  +--------+-----+----------+----------------+-----------+-----------+-------+--------+----------+
+ *  | "OGSC" | ver | reserved | expiry, µs     | key       | value     | CRC32 | key    | value    |
+ *  |        | = 1 | 0 0 0    | since epoch    | length    | length    |       | (klen) | (vlen)   |
+ *  +--------+-----+----------+----------------+-----------+-----------+-------+--------+----------+
+ */
 #define SOC_MAGIC "OGSC"
+#define SOC_MAGIC_LEN 4
 #define SOC_VERSION 1
-#define SOC_HEADER_LEN 28        /* magic 4, version 1, pad 3, expiry 8, key len 4, value len 4, crc 4 */
+#define SOC_OFF_VERSION 4
+#define SOC_OFF_RESERVED 5       /* 3 bytes, zero: other values are a format we do not know */
+#define SOC_RESERVED_LEN 3
+#define SOC_OFF_EXPIRY 8         /* 8 bytes: high 32 bits, then low 32 bits */
+#define SOC_OFF_KEY_LEN 16
+#define SOC_OFF_VALUE_LEN 20
+#define SOC_OFF_CRC 24
+#define SOC_HEADER_LEN 28        /* the key follows, then the value */
 #define SOC_MAX_KEY 120          /* hex of it must fit a file name */
 #define SOC_MAX_VALUE (1024 * 1024)
 #define SOC_MAX_RECORD (SOC_HEADER_LEN + SOC_MAX_KEY + SOC_MAX_VALUE)

@@ -55,13 +55,7 @@ fi
 
 h_pki "http://$NAME:$FP/"
 P="$H_DIR/pki"
-openssl req -new -key "$P/leaf.key" -subj "/CN=ds.test.example" -out "$P/ds.csr" 2>/dev/null
-for ((i = 1; i < N; i++)); do
-    openssl x509 -req -in "$P/ds.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -set_serial $((30000 + i)) \
-        -days 30 -extfile "$P/ext.cnf" -extensions leaf -out "$P/ds$i.crt" 2>/dev/null
-    printf 'V\t351231235959Z\t\t%X\tunknown\t/CN=ds.test.example\n' $((30000 + i)) >> "$P/index.txt"
-done
-chmod -R a+rX "$P"
+h_more_leaves ds ds.test.example 30000 "$N"   # ds1.. are used, beside leaf
 h_responder "$RP"
 h_front "$FP" "$RP" "::"     # listens on both families: only the rule stops IPv6
 

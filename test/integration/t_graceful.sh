@@ -17,7 +17,7 @@ $(h_vhost "$HP" leaf)" >/dev/null
     h_check "$mpm: a good staple" h_until 10 good_staple
     h_check "$mpm: one responder request" h_eq "$(( $(h_front_count) - before ))" 1
     h_httpd_graceful "$mpm"
-    carried() { h_log_has "$mpm" '1 carried over from the last generation'; }
+    carried() { h_log_has "$mpm" 'OG00001: .* 1 carried over'; }
     h_check "$mpm: graceful restart carries the response over" h_until 10 carried
     h_check "$mpm: a good staple right after the graceful restart" good_staple
     for i in 1 2 3; do h_status "$HP" >/dev/null; done

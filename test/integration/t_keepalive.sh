@@ -9,13 +9,7 @@ N=50
 h_pki "http://127.0.0.1:$FP/"
 P="$H_DIR/pki"
 # N leaves sharing one key, each its own serial and SNI name
-openssl req -new -key "$P/leaf.key" -subj "/CN=ka.test.example" -out "$P/ka.csr" 2>/dev/null
-for ((i = 0; i < N; i++)); do
-    openssl x509 -req -in "$P/ka.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -set_serial $((20000 + i)) \
-        -days 30 -extfile "$P/ext.cnf" -extensions leaf -out "$P/ka$i.crt" 2>/dev/null
-    printf 'V\t351231235959Z\t\t%X\tunknown\t/CN=ka.test.example\n' $((20000 + i)) >> "$P/index.txt"
-done
-chmod -R a+rX "$P"
+h_more_leaves ka ka.test.example 20000 "$N"
 h_responder "$RP"
 h_front "$FP" "$RP"
 vhosts=$(for ((i = 0; i < N; i++)); do

@@ -76,7 +76,7 @@ h_check "apache2ctl start" apache2ctl start
 for ((i = 0; i < 100; i++)); do [ -s "$H_DIR/inst/run/apache2.pid" ] && break; sleep 0.1; done
 good_staple() { [ "$(h_status "$HP")" = good ]; }
 h_check "openssl s_client -status shows a good staple" h_until 15 good_staple
-h_check "the startup line names the version" grep -q "ocsp_guard.*mod_ocsp_guard/[0-9]" "$H_DIR/inst/log/error.log"
+h_check "the startup line names the version" grep -q "ocsp_guard:info.*OG00001: mod_ocsp_guard/[0-9]" "$H_DIR/inst/log/error.log"
 h_check "apache2ctl stop" apache2ctl stop
 for ((i = 0; i < 100; i++)); do [ -e "$H_DIR/inst/run/apache2.pid" ] || break; sleep 0.1; done
 h_check "the instance stopped" test ! -e "$H_DIR/inst/run/apache2.pid"

@@ -51,7 +51,7 @@ chown www-data "$rec"
 h_check "guard: restarted with a truncated record and no responder" h_httpd_start guard
 h_check "guard: no staple from a truncated record" h_eq "$(h_status "$HP2")" none
 h_check "guard: the bad record is logged, named, with the reason" \
-    h_log_has guard "socache_ocsp:warn.*record $rec was unusable (truncated record) and is removed"
+    h_log_has guard "socache_ocsp:warn.*OG00803: .*record $rec was unusable (truncated record)"
 h_check "guard: and removed" test ! -e "$rec"
 h_httpd_stop guard
 
@@ -62,19 +62,8 @@ h_check "guard: good staple again" good_at "$HP2"
 h_httpd_stop guard
 h_stop_pid "$H_RESPONDER_PID"
 rec=$(find "$H_DIR/guardcache" -type f | head -1)
-python3 - "$rec" <<'PY'
-import struct, sys, zlib
-path = sys.argv[1]
-data = open(path, "rb").read()
-klen, vlen = struct.unpack(">II", data[16:24])
-key = data[28:28 + klen]
-value = bytearray(data[28 + klen:])
-value[len(value) // 2] ^= 0x01          # one bit of the signed response
-hdr = bytearray(data[:28])
-crc = zlib.crc32(bytes(hdr[8:24]) + key + bytes(value)) & 0xffffffff
-hdr[24:28] = struct.pack(">I", crc)
-open(path, "wb").write(bytes(hdr) + key + bytes(value))
-PY
+"$H_RECORD_TOOL" tamper "$rec" > "$H_DIR/tampered.rec"   # one bit of the signed response
+cat "$H_DIR/tampered.rec" > "$rec"
 h_check "guard: restarted with a tampered response in a well-formed record" h_httpd_start guard
 h_check "guard: the tampered response is never stapled" h_eq "$(h_status "$HP2")" none
 

@@ -20,22 +20,22 @@ h_check "apache2 starts" h_httpd_start a
 good_staple() { [ "$(h_status "$HP")" = good ]; }
 h_check "a good staple" h_until 10 good_staple
 h_check "no restart counted yet" h_eq "$(restarts)" 0
-old=$(sed -n 's/.*refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)
+old=$(sed -n 's/.*OG00402: refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)
 h_check "the refresher's pid is logged" test -n "$old"
 kill -9 "$old"
 h_check "stapling goes on while no refresher runs" good_staple
-respawned() { [ "$(sed -n 's/.*refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)" != "$old" ]; }
+respawned() { [ "$(sed -n 's/.*OG00402: refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)" != "$old" ]; }
 h_check "a new refresher starts within 30 s" h_until 30 respawned
 h_check "the death is logged as an error with what happens next" \
-    h_log_has a "ocsp_guard:error.*refresher process $old ended.*a new one starts within seconds"
-new=$(sed -n 's/.*refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)
+    h_log_has a "ocsp_guard:error.*OG00403: refresher process $old ended"
+new=$(sed -n 's/.*OG00402: refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)
 h_check "the new refresher runs" kill -0 "$new"
 h_check "still a good staple" good_staple
 h_check "the restart is counted (ocsp_guard_refresher_restarts_total)" h_eq "$(restarts)" 1
 h_httpd_graceful a
 h_check "a graceful restart after the respawn: the parent lives on (it crashed in APR before) and keeps the count" h_until 10 bash -c "[ \"\$(curl -sS --max-time 5 --cacert '$H_DIR/pki/ca.crt' --resolve 'localhost:$HP:127.0.0.1' https://localhost:$HP/metrics | sed -n 's/^ocsp_guard_refresher_restarts_total //p')\" = 1 ]"
 sleep 2
-new=$(sed -n 's/.*refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)
+new=$(sed -n 's/.*OG00402: refresher \([0-9]*\) started.*/\1/p' "$H_DIR/a.error.log" | tail -1)
 h_check "and counts no restart for the refresher it replaced" h_eq "$(restarts)" 1
 h_httpd_stop a
 gone() { ! ps -p "$1" -o stat= 2>/dev/null | grep -qv Z; }   # exited (a zombie counts)

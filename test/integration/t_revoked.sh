@@ -5,9 +5,7 @@ source "$(dirname "$0")/../lib/harness.sh"
 h_init revoked
 RP=$(h_free_port) HP=$(h_free_port)
 h_pki "http://127.0.0.1:$RP/"
-revdate=$(date -u -d '-1 day' +%y%m%d%H%M%SZ)
-awk -v d="$revdate" 'BEGIN{FS=OFS="\t"} $4=="1001"{$1="R"; $3=d",keyCompromise"} {print}' \
-    "$H_DIR/pki/index.txt" > "$H_DIR/pki/index.new" && mv "$H_DIR/pki/index.new" "$H_DIR/pki/index.txt"
+h_revoke 1001 '1 day ago'
 h_responder "$RP" -nmin 1
 h_conf a "$HP" event "$(h_guard_load)
 OCSPGuardCache none

@@ -20,9 +20,7 @@ sleep 2   # thisUpdate has whole seconds: the revocation is strictly newer
 
 # the certificate is revoked; responses now valid one minute (refresh ~30 s)
 h_stop_pid "$H_RESPONDER_PID"
-revdate=$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)
-awk -v d="$revdate" 'BEGIN{FS=OFS="\t"} $4=="1001"{$1="R"; $3=d",keyCompromise"} {print}' \
-    "$H_DIR/pki/index.txt" > "$H_DIR/pki/index.new" && mv "$H_DIR/pki/index.new" "$H_DIR/pki/index.txt"
+h_revoke 1001
 h_responder "$RP" -nmin 1
 
 h_conf a "$HP" event "$(h_guard_load)

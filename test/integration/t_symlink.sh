@@ -48,7 +48,7 @@ h_httpd_graceful guard
 h_check "graceful restart done" h_until 20 restarted_since "$n"
 h_check "graceful: the symlinked directory still belongs to root, every file intact" intact
 h_check "graceful: the refusal is logged, naming the directory" \
-    h_log_has guard "socache_ocsp:error.*$H_DIR/cache/ocsp_guard is a symbolic link"
+    h_log_has guard "socache_ocsp:error.*OG00805: .*$H_DIR/cache/ocsp_guard is a symbolic link"
 h_check "graceful: still stapling" h_until 10 good_at "$HP"
 
 # 2. plain restart (SIGHUP), then a stop and start
@@ -72,7 +72,7 @@ $(h_vhost "$HP" leaf)" >/dev/null
 h_check "starts with a symlink above the consumer directory" h_httpd_start guard2
 h_check "that root-owned tree is untouched" intact2
 h_check "the symlink is refused, named" \
-    h_log_has guard2 "socache_ocsp:error.*$H_DIR/wd/cache is a symbolic link in a directory that users other than root can change"
+    h_log_has guard2 "socache_ocsp:error.*OG00805: .*$H_DIR/wd/cache is a symbolic link in a directory that users other than root can change"
 h_httpd_stop guard2
 
 # 4. configtest writes nothing: a symlink planted at the old probe's name,

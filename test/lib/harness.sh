@@ -66,6 +66,30 @@ h_pki() { # h_pki URL: generates the PKI into $H_DIR/pki
     chmod -R a+rX "$H_DIR/pki"
 }
 
+# h_revoke SERIAL [WHEN]: the test PKI's index marks SERIAL (hex, as in
+# index.txt) revoked since WHEN (a date(1) string, default an hour ago);
+# restart the responder afterwards, it reads the index at start.
+h_revoke() {
+    local when
+    when=$(date -u -d "${2:-1 hour ago}" +%y%m%d%H%M%SZ)
+    awk -v s="$1" -v d="$when" 'BEGIN{FS=OFS="\t"} $4==s{$1="R"; $3=d",keyCompromise"} {print}' \
+        "$H_DIR/pki/index.txt" > "$H_DIR/pki/index.new" && mv "$H_DIR/pki/index.new" "$H_DIR/pki/index.txt"
+}
+
+# h_more_leaves NAME CN FIRST_SERIAL COUNT: COUNT more leaves NAME0..NAME<COUNT-1>
+# issued by the test CA, sharing leaf.key, each with its own serial (from
+# FIRST_SERIAL, decimal) in the responder's index.
+h_more_leaves() {
+    local name=$1 cn=$2 first=$3 count=$4 P="$H_DIR/pki" i
+    openssl req -new -key "$P/leaf.key" -subj "/CN=$cn" -out "$P/$name.csr" 2>/dev/null
+    for ((i = 0; i < count; i++)); do
+        openssl x509 -req -in "$P/$name.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -set_serial $((first + i)) \
+            -days 30 -extfile "$P/ext.cnf" -extensions leaf -out "$P/$name$i.crt" 2>/dev/null
+        printf 'V\t351231235959Z\t\t%X\tunknown\t/CN=%s\n' $((first + i)) "$cn" >> "$P/index.txt"
+    done
+    chmod -R a+rX "$P"
+}
+
 # h_responder PORT [extra openssl ocsp args...]: the real responder, signing
 # with the delegated responder certificate; sets H_RESPONDER_PID.
 h_responder() {
@@ -142,6 +166,7 @@ CONF
 }
 
 H_MODULES=${H_MODULES:-$H_ROOT/build/out}   # build/asan for the sanitized run
+H_RECORD_TOOL="$H_ROOT/build/out/socache-ocsp-record"
 h_guard_load() {
     echo "LoadModule socache_ocsp_module $H_MODULES/mod_socache_ocsp.so
 LoadModule ocsp_guard_module $H_MODULES/mod_ocsp_guard.so

@@ -151,35 +151,35 @@ START_TEST(corruption_matrix)
     ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_MAGIC);
     rec[0] ^= 0xFF;
     /* wrong version */
-    rec[4] = 2;
+    rec[SOC_OFF_VERSION] = 2;
     ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_VERSION);
-    rec[4] = SOC_VERSION;
+    rec[SOC_OFF_VERSION] = SOC_VERSION;
     /* reserved bytes set (found by fuzz_record) */
-    rec[7] = 0x53;
+    rec[SOC_OFF_RESERVED + 2] = 0x53;
     ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_VERSION);
-    rec[7] = 0;
+    rec[SOC_OFF_RESERVED + 2] = 0;
     /* short: every truncation */
     for (size_t cut = 0; cut < len; cut++)
         ck_assert_int_eq(soc_record_decode(rec, cut, now, &r), SOC_SHORT);
     /* checksum: any flipped byte of expiry, key or value */
-    for (size_t i = 8; i < len; i++) {
-        if (i >= 16 && i < 28)
+    for (size_t i = SOC_OFF_EXPIRY; i < len; i++) {
+        if (i >= SOC_OFF_KEY_LEN && i < SOC_HEADER_LEN)
             continue;            /* lengths and the checksum itself: checked below */
         rec[i] ^= 0x5A;
         ck_assert_int_ne(soc_record_decode(rec, len, now, &r), SOC_OK);
         rec[i] ^= 0x5A;
     }
-    rec[26] ^= 1;
+    rec[SOC_OFF_CRC + 2] ^= 1;
     ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_BAD_CHECKSUM);
-    rec[26] ^= 1;
+    rec[SOC_OFF_CRC + 2] ^= 1;
     /* lengths that disagree with the size */
-    rec[23] ^= 1;
+    rec[SOC_OFF_VALUE_LEN + 3] ^= 1;
     ck_assert_int_eq(soc_record_decode(rec, len, now, &r), SOC_SHORT);
-    rec[23] ^= 1;
+    rec[SOC_OFF_VALUE_LEN + 3] ^= 1;
     /* zero length */
     unsigned char z[SOC_HEADER_LEN];
     memcpy(z, rec, SOC_HEADER_LEN);
-    memset(z + 20, 0, 4);
+    memset(z + SOC_OFF_VALUE_LEN, 0, 4);
     ck_assert_int_eq(soc_record_decode(z, sizeof(z), now, &r), SOC_ZERO_LENGTH);
     /* expiry in the past */
     free(rec);
