@@ -97,7 +97,7 @@ check("failing: failures, error", f["consecutive_failures"] >= 1 and f["last_fet
 check("failing: handshakes", f["handshakes"]["unstapled"] >= 2 and f["handshakes"]["stapled"] == 0)
 check("revoked: status", (r["status"], r["stapled"], r["source"]) == ("revoked", True, "responder"))
 check("revoked: the subject, byte for byte", r["subject"] == odd)
-check("revoked: vhost and file", r["virtual_hosts"] == [{"name": "localhost:" + hp3, "file": pki + "/odd.crt"}])
+check("revoked: vhost and file", r["virtual_hosts"] == [{"name": "localhost:" + hp3, "file": pki + "/odd0.crt"}])
 for e in errors:
     print("   JSON check failed: " + e, file=sys.stderr)
 sys.exit(1 if errors else 0)
@@ -129,5 +129,5 @@ h_check "log: the failure names vhost, file, subject and serial" \
 h_check "log: the success too" \
     h_log_has a "ocsp_guard:info.*vhost localhost:$HP ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001: good response fetched"
 h_check "log: the parent's must-staple watch too" \
-    h_log_has a "vhost localhost:$HP2 ($H_DIR/pki/muststaple.crt), subject CN=must.test.example, serial 1002 is must-staple"
+    h_log_has a "OG00405: vhost localhost:$HP2 ($H_DIR/pki/muststaple.crt), subject CN=must.test.example, serial 1002 is must-staple"
 h_done

@@ -4,7 +4,7 @@
 #   good     leaf.crt (serial 1001) on HP: the responder behind the front on FP
 #   failing  muststaple.crt (1002, must-staple) on HP2: OCSPGuardResponder is
 #            a second front (FP2) that answers HTTP 500
-#   revoked  odd.crt (2A5B) on HP3, revoked in index.txt, with a subject that
+#   revoked  odd0.crt (2A5B) on HP3, revoked in index.txt, with a subject that
 #            needs escaping everywhere: quotes, a backslash, <b>&, UTF-8
 # s_start [EXTRA_CONF]: sets up and starts it; the handlers are on HP at
 # /server-status, /ocsp-guard-status and /metrics (Require local), and at
@@ -23,16 +23,9 @@ s_curl() {
 s_code() { s_curl "$1" -o /dev/null -w '%{http_code}' "${@:2}"; }
 
 s_issue_odd() {
-    local pki=$H_DIR/pki
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$pki/odd.key" 2>/dev/null
-    openssl req -new -utf8 -key "$pki/odd.key" \
-        -subj '/CN=odd.test.example/O=Quote "q" back\\slash <b>&/OU=café' -out "$pki/odd.csr" 2>/dev/null
-    openssl x509 -req -in "$pki/odd.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -set_serial 0x2A5B \
-        -days 90 -extfile "$pki/ext.cnf" -extensions leaf -out "$pki/odd.crt" 2>/dev/null
-    revdate=$(date -u -d '-1 day' +%y%m%d%H%M%SZ)
-    printf 'R\t351231235959Z\t%s,keyCompromise\t2A5B\tunknown\t/CN=odd.test.example\n' "$revdate" \
-        >> "$pki/index.txt"
-    chmod -R a+rX "$pki"
+    h_more_leaves odd '/CN=odd.test.example/O=Quote "q" back\\slash <b>&/OU=café' $((0x2A5B)) 1
+    cp "$H_DIR/pki/leaf.key" "$H_DIR/pki/odd0.key"
+    h_revoke 2A5B "1 day ago"
 }
 
 s_start() {
@@ -70,7 +63,7 @@ $(h_vhost "$HP" leaf '<Location /server-status>
     Require ip 192.0.2.1
   </Location>')
 $(h_vhost "$HP2" muststaple "OCSPGuardResponder http://127.0.0.1:$FP2/")
-$(h_vhost "$HP3" odd)" >/dev/null
+$(h_vhost "$HP3" odd0)" >/dev/null
     h_httpd_start a
 }
 
