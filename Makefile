@@ -20,10 +20,6 @@ MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so
 # Reads and writes socache_ocsp records with the provider's own code.
 RECORD_TOOL := build/out/socache-ocsp-record
 
-.PHONY: check-messages
-check-messages:
-	@python3 build/check-messages
-
 .PHONY: all modules build-deps test-deps test test-sanitize unit unit-run integration demo \
         install uninstall deb clean bench bench-quick bench-callgrind fuzz fuzz-run check-layers help
 
@@ -34,6 +30,11 @@ all: build-deps
 
 build-deps:
 	@sh build/deps build
+
+# After `all`: the first target is what a bare `make` builds.
+.PHONY: check-messages
+check-messages:
+	@python3 build/check-messages
 
 # make test, demo, bench and fuzz install what they need (never starting or
 # stopping a service), then re-read this file in a sub-make so apxs answers.

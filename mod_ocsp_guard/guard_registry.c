@@ -117,17 +117,20 @@ static void log_declined(guard_registry *r, server_rec *s, const char *id, const
                  file ? ")" : "", why);
 }
 
+/* mod_ssl primes the virtual hosts last-configured first (httpd keeps
+ * them in that order): putting each place in front lists them in
+ * configuration order, so a certificate is named by the first virtual host
+ * that configures it. */
 static void add_place(guard_registry *r, int slot, const server_rec *s, const char *file)
 {
-    guard_place *pl = apr_pcalloc(r->pool, sizeof(*pl)), **head;
+    guard_place *pl = apr_pcalloc(r->pool, sizeof(*pl));
     pl->s = s;
     pl->vhost = guard_log_vhost(r->pool, s);
     pl->file = file;
     if (slot == r->places->nelts)
         APR_ARRAY_PUSH(r->places, guard_place *) = NULL;
-    for (head = &APR_ARRAY_IDX(r->places, slot, guard_place *); *head; head = &(*head)->next)
-        ;
-    *head = pl;
+    pl->next = APR_ARRAY_IDX(r->places, slot, guard_place *);
+    APR_ARRAY_IDX(r->places, slot, guard_place *) = pl;
 }
 
 void guard_registry_name_places(guard_registry *r)

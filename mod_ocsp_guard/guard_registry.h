@@ -22,7 +22,7 @@ typedef struct guard_place {
 typedef struct guard_registry {
     apr_pool_t *pool;            /* pconf of this pass */
     apr_array_header_t *targets; /* og_target, slot = index */
-    apr_array_header_t *places;  /* guard_place *: each target's places, in priming order */
+    apr_array_header_t *places;  /* guard_place *: each target's places, in configuration order */
     apr_hash_t *files;           /* server_rec * -> its certificate files, as mod_ssl loads them */
     apr_hash_t *by_id;           /* id -> og_target */
     apr_hash_t *declined;        /* ids already reported as not stapled */

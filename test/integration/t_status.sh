@@ -82,7 +82,9 @@ for c in doc["certificates"]:
     check(c["serial"] + ": id is 40 hex digits", len(c["id"]) == 40 and int(c["id"], 16) >= 0)
 g, f, r = by["1001"], by["1002"], by["2A5B"]
 check("good: status", (g["status"], g["stapled"], g["source"]) == ("good", True, "responder"))
-check("good: vhost and file", g["virtual_hosts"] == [{"name": "localhost:" + hp, "file": pki + "/leaf.crt"}])
+check("good: both virtual hosts, in configuration order, and the file",
+      g["virtual_hosts"] == [{"name": "localhost:" + hp, "file": pki + "/leaf.crt"},
+                             {"name": "alias.test.example:" + hp, "file": pki + "/leaf.crt"}])
 check("good: subject, responder", g["subject"] == "CN=localhost" and g["responder"].startswith("http://127.0.0.1:"))
 check("good: times", g["this_update_unix"] <= now + 5 and g["next_update_unix"] > now and
       now - 5 <= g["next_refresh_unix"] < g["next_update_unix"])
@@ -126,8 +128,8 @@ h_check "no handler where none is configured" h_eq "$(s_code /ocsp-guard-status-
 # ---- log lines name the virtual host and the certificate file
 h_check "log: the failure names vhost, file, subject and serial" \
     h_log_has a "ocsp_guard:error.*vhost localhost:$HP2 ($H_DIR/pki/muststaple.crt), subject CN=must.test.example, serial 1002: refresh from"
-h_check "log: the success too" \
-    h_log_has a "ocsp_guard:info.*vhost localhost:$HP ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001: good response fetched"
+h_check "log: the success too, with the second virtual host counted" \
+    h_log_has a "ocsp_guard:info.*vhost localhost:$HP and 1 more ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001: good response fetched"
 h_check "log: the parent's must-staple watch too" \
     h_log_has a "OG00405: vhost localhost:$HP2 ($H_DIR/pki/muststaple.crt), subject CN=must.test.example, serial 1002 is must-staple"
 h_done

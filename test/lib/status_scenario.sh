@@ -1,7 +1,8 @@
 # The known scenario of the status tests (t_status.sh, t_metrics.sh): three
 # certificates on three ports of one apache2 with mod_status and the status
 # handlers, each a different state. Source after harness.sh and h_init.
-#   good     leaf.crt (serial 1001) on HP: the responder behind the front on FP
+#   good     leaf.crt (serial 1001) on HP: the responder behind the front on FP;
+#            also the certificate of alias.test.example on HP
 #   failing  muststaple.crt (1002, must-staple) on HP2: OCSPGuardResponder is
 #            a second front (FP2) that answers HTTP 500
 #   revoked  odd0.crt (2A5B) on HP3, revoked in index.txt, with a subject that
@@ -62,6 +63,13 @@ $(h_vhost "$HP" leaf '<Location /server-status>
     SetHandler ocsp-guard-status
     Require ip 192.0.2.1
   </Location>')
+<VirtualHost 127.0.0.1:$HP>
+  ServerName alias.test.example
+  SSLEngine on
+  SSLCertificateFile $H_DIR/pki/leaf.crt
+  SSLCertificateKeyFile $H_DIR/pki/leaf.key
+  SSLCertificateChainFile $H_DIR/pki/ca.crt
+</VirtualHost>
 $(h_vhost "$HP2" muststaple "OCSPGuardResponder http://127.0.0.1:$FP2/")
 $(h_vhost "$HP3" odd0)" >/dev/null
     h_httpd_start a
