@@ -6,7 +6,8 @@ include apxs.mk
 # ------------------------------------------------------------------ sources
 # The pure cores, one list each: built once per flavour into a static
 # library that the modules, the unit tests, the fuzzers and the benches link.
-OG_SRC       := mod_ocsp_guard/og_text.c mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard/og_sched.c \
+OG_SRC       := mod_ocsp_guard/og_text.c mod_ocsp_guard/og_clock.c mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c \
+                mod_ocsp_guard/og_sched.c \
                 mod_ocsp_guard/og_table.c mod_ocsp_guard/og_refresher.c
 SOC_SRC      := socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/soc_redis.c
 # The httpd glue of each module.
@@ -30,11 +31,6 @@ all: build-deps
 
 build-deps:
 	@sh build/deps build
-
-# After `all`: the first target is what a bare `make` builds.
-.PHONY: check-messages
-check-messages:
-	@python3 build/check-messages
 
 # make test, demo, bench and fuzz install what they need (never starting or
 # stopping a service), then re-read this file in a sub-make so apxs answers.
@@ -107,7 +103,7 @@ build/asan/mod_socache_ocsp.so: $(SOCACHE_GLUE) $(SOCACHE_HDR) build/lib/san/lib
 # Check tests of the pure cores, plain and under ASan+UBSan.
 UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config --cflags check 2>/dev/null)
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpthread
-UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/test_ocsp.c test/unit/test_sched.c \
+UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/simclock.c test/unit/test_ocsp.c test/unit/test_sched.c \
                test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
                test/unit/test_http.c test/unit/test_redis.c \
                test/unit/test_text.c
@@ -133,13 +129,17 @@ check-layers:
 	@python3 build/check-layers
 	@python3 build/check-messages
 
+.PHONY: check-messages
+check-messages:
+	@python3 build/check-messages
+
 # ------------------------------------------------------ integration, test
 integration: test-deps
 	@$(MAKE) --no-print-directory modules
 	bash test/integration/run.sh
 
 SAN_TESTS := basic graceful persist cluster configtest dump_ocsp refresher_restart proxy redirect \
-             refresher_life symlink redis_hostile rollback forged keepalive dualstack status metrics
+             refresher_life symlink redis_hostile rollback forged keepalive dualstack rate status metrics
 test-sanitize: modules $(ASAN_MODULES)
 	H_SANITIZE=1 bash test/integration/run.sh $(SAN_TESTS:%=test/integration/t_%.sh)
 

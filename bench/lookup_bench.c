@@ -30,7 +30,8 @@ int main(int argc, char **argv)
         void *mem = calloc(1, og_table_size(n));
         og_table *t = og_table_init(mem, og_table_size(n), n, (const unsigned char (*)[OG_ID_LEN])ids);
         time_t now = time(NULL);
-        og_slot_meta m = { OG_STATUS_GOOD, now - 60, now + 3600, now - 60, now, OG_SOURCE_RESPONDER };
+        og_resp_info info = { OG_STATUS_GOOD, now - 60, now + 3600, 1, now - 60, 0 };
+        og_slot_meta m = og_slot_meta_of(&info, OG_SOURCE_RESPONDER);
         for (unsigned i = 0; i < n; i++)
             og_table_publish(t, i, der, sizeof(der), &m);
         /* a pseudo-random visiting order, fixed ahead so it costs nothing in the loop */

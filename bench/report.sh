@@ -31,7 +31,7 @@ another run or machine differ, ratios less so.
 | first handshake after a cold start | a good staple, no handshake waits on the responder | $(or cold.guard.empty_ms) ms, staple $(or cold.guard.empty_staple) |
 | warm start with $BIGTXT certificates | adds < 2 s | $(or scale.$BIG.start_warm_s) s vs $(or scale.$BIG.start_base_s) s without the module |
 | extra memory with $BIGTXT certificates | < 64 MiB | parent +$(or scale.$BIG.parent_rss_extra_mib) MiB, child +$(or scale.$BIG.child_rss_extra_mib) MiB |
-| responder requests per second during the fill | ≤ OCSPGuardFetchConcurrency (4) / latency | max $(or scale.$BIG.max_requests_per_s) in one second |
+| responder requests per second during the fill ($BIGTXT certificates) | ≤ OCSPGuardResponderRate ($(or scale.rate_limit) in this run; default 50) | max $(or scale.$BIG.max_requests_per_s) in one second |
 | TCP connections per 1,000 responses at the initial fill ($BIGTXT certificates) | ≤ 1 per OCSPGuardFetchConcurrency worker per responder ($(or scale.concurrency 4)) | $(or scale.$BIG.connections) connection(s) for $(or scale.$BIG.fill_requests) responses: $(or scale.$BIG.connections_per_1000) per 1,000 |
 | cluster of 3 sharing Redis | about as many requests as one node | $(or cluster.shared_requests) vs $(or cluster.single_node_requests) for one node ($(or cluster.separate_requests) with separate caches) |
 
@@ -95,7 +95,8 @@ done
 cat <<EOT
 
 Empty-cache start includes OCSPGuardStartupWait (5 s) when the fill takes longer. RSS extra: the
-same configuration without the modules subtracted. OCSPGuardFetchConcurrency 4. TCP connections: those
+same configuration without the modules subtracted. OCSPGuardFetchConcurrency 4, OCSPGuardResponderRate
+$(or scale.rate_limit) (a fill of N certificates takes at least N / that many seconds). TCP connections: those
 the responder's front accepted during the fill; requests to one responder reuse kept-alive connections
 (HTTP/1.0 keep-alive), so the count stays at about one per worker.
 

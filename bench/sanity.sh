@@ -21,5 +21,14 @@ fill_connections_bounded() { # at most one kept connection per worker, for every
     done
 }
 h_check "bench: the fill reused kept connections (at most one per worker)" fill_connections_bounded
+fill_rate_bounded() { # the busiest second at the responder within OCSPGuardResponderRate
+    local n m
+    for n in $(v scale.sizes); do
+        m=$(v "scale.$n.max_requests_per_s")
+        [ -n "$m" ] && [ "$m" -le "$(v scale.rate_limit)" ] ||
+            { echo "   scale $n: ${m:-no figure} requests in one second, limit $(v scale.rate_limit)" >&2; return 1; }
+    done
+}
+h_check "bench: no second of the fill exceeded OCSPGuardResponderRate" fill_rate_bounded
 h_check "bench: the cluster served a good staple at every check" h_eq "$(v cluster.unstapled_checks)" 0
 h_done

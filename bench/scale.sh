@@ -2,17 +2,20 @@
 # Start-up at scale: N SNI virtual hosts of one CA, started without the
 # module, with mod_ocsp_guard and an empty cache, and again warm. Prints, per
 # N: scale.N.start_base_s, .start_empty_s, .start_warm_s, .filled_s (all
-# stapled), .max_requests_per_s at the responder during the fill,
+# stapled), .max_requests_per_s at the responder during the fill (scale.rate_limit:
+# the OCSPGuardResponderRate it runs with: 20 in --quick, where it paces the
+# fill of 50, 2000 else, above what the local responder answers),
 # .fill_requests and .connections (TCP connections the responder's front
 # accepted during the fill) and .connections_per_1000 (per 1,000 responses),
 # .warm_requests, .parent_rss_extra_mib, .child_rss_extra_mib.
 #   BENCH_QUICK=1 bench/scale.sh
 set -u
 source "$(dirname "$0")/lib.sh"
-if [ "$QUICK" = 1 ]; then SCALES="50"; else SCALES="1000 10000"; fi
+if [ "$QUICK" = 1 ]; then SCALES="50" RATE=20; else SCALES="1000 10000" RATE=2000; fi
 bench_setup scale
 emit scale.sizes "$SCALES"
 emit scale.concurrency 4        # OCSPGuardFetchConcurrency's default, used below
+emit scale.rate_limit "$RATE"   # OCSPGuardResponderRate below
 note "scale: $SCALES certificates"
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 worker_child() { # the child with the most threads: a worker, not the refresher
@@ -28,8 +31,7 @@ for n in $SCALES; do
     SD="$H_DIR/scale$n"
     mkdir -p "$SD"
     SRP=$(h_free_port) SFP=$(h_free_port) SHP=$(h_free_port)
-    "$BIN/mkcerts" "$PKI/ca.crt" "$PKI/ca.key" "$n" "$SD" "http://127.0.0.1:$SFP/" >&2 || { note "mkcerts failed"; continue; }
-    chmod -R a+rX "$SD"
+    h_many_certs "$n" "$SD" "http://127.0.0.1:$SFP/" || { note "mkcerts failed"; continue; }
     openssl ocsp -index "$SD/index.txt" -port "$SRP" -CA "$PKI/ca.crt" -rsigner "$PKI/responder.crt" \
         -rkey "$PKI/responder.key" -nmin 60 -timeout 5 >>"$SD/responder.log" 2>&1 &
     H_PIDS+=("$!")
@@ -38,14 +40,12 @@ for n in $SCALES; do
     python3 "$BENCH_ROOT/test/lib/faultfront.py" "$SFP" "$SRP" "$SD/front.mode" >>"$SD/front.log" 2>&1 &
     H_PIDS+=("$!")
     h_wait_port "$SFP"
-    vhosts=$(for ((i = 0; i < n; i++)); do
-        printf '<VirtualHost 127.0.0.1:%s>\n ServerName h%d.bench.example\n SSLEngine on\n SSLCertificateFile %s/c%d.crt\n SSLCertificateKeyFile %s/leaf.key\n SSLCertificateChainFile %s/ca.crt\n</VirtualHost>\n' \
-            "$SHP" "$i" "$SD" "$i" "$SD" "$PKI"
-    done)
+    vhosts=$(h_many_vhosts "$SHP" "$n" "$SD")
     H_LOGLEVEL=warn h_conf "base$n" "$SHP" event "$vhosts" >/dev/null
     H_LOGLEVEL=warn h_conf "scale$n" "$SHP" event "$(h_guard_load)
 LogLevel warn ocsp_guard:info
 OCSPGuardCache ocsp:$SD/cache
+OCSPGuardResponderRate $RATE
 $vhosts" >/dev/null
     t0=$(date +%s.%N); start_wait "base$n"; emit "scale.$n.start_base_s" "$(elapsed "$t0")"
     sleep 2
@@ -55,7 +55,7 @@ $vhosts" >/dev/null
     t0=$(date +%s.%N); start_wait "scale$n"; emit "scale.$n.start_empty_s" "$(elapsed "$t0")"
     filled="none"
     for ((i = 0; i < 3000; i++)); do
-        if [ "$(h_log_count "scale$n" 'good response fetched')" -ge "$n" ]; then filled=$(elapsed "$t0"); break; fi
+        if [ "$(h_log_count "scale$n" 'OG00601: .*: good')" -ge "$n" ]; then filled=$(elapsed "$t0"); break; fi
         sleep 0.1
     done
     emit "scale.$n.filled_s" "$filled"

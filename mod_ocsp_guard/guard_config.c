@@ -36,6 +36,7 @@ void *guard_config_create(apr_pool_t *p, server_rec *s)
     c->max_skew = vhost ? UNSET : GUARD_DEFAULT_MAX_SKEW;
     c->startup_wait = vhost ? UNSET : GUARD_DEFAULT_STARTUP_WAIT;
     c->concurrency = vhost ? UNSET : GUARD_DEFAULT_CONCURRENCY;
+    c->responder_rate = vhost ? UNSET : GUARD_DEFAULT_RESPONDER_RATE;
     c->config_check_strict = vhost ? UNSET : 0;
     return c;
 }
@@ -54,6 +55,7 @@ void *guard_config_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(proxy);
     MERGE_INT(startup_wait);
     MERGE_INT(concurrency);
+    MERGE_INT(responder_rate);
     MERGE_PTR(cache_spec);
     MERGE_INT(config_check_strict);
     return m;
@@ -71,6 +73,7 @@ static const int_directive responder_timeout = { offsetof(guard_server_conf, tim
 static const int_directive max_skew = { offsetof(guard_server_conf, max_skew), 0, 86400, 0 };
 static const int_directive startup_wait = { offsetof(guard_server_conf, startup_wait), 0, 600, 1 };
 static const int_directive fetch_concurrency = { offsetof(guard_server_conf, concurrency), 1, 64, 1 };
+static const int_directive responder_rate = { offsetof(guard_server_conf, responder_rate), 0, 10000, 1 };
 
 static const char *set_int(cmd_parms *cmd, void *dc, const char *arg)
 {
@@ -172,6 +175,8 @@ const command_rec guard_config_cmds[] = {
                   "seconds (0-600) startup waits for first responses (default 5)"),
     AP_INIT_TAKE1("OCSPGuardFetchConcurrency", set_int, (void *)&fetch_concurrency, RSRC_CONF,
                   "responder requests (1-64) in flight at once (default 4)"),
+    AP_INIT_TAKE1("OCSPGuardResponderRate", set_int, (void *)&responder_rate, RSRC_CONF,
+                  "requests a second (0-10000) to one responder at most, 0 for no limit (default 50)"),
     AP_INIT_TAKE1("OCSPGuardCache", set_cache, NULL, RSRC_CONF,
                   "PROVIDER:ARGS socache for verified responses, or none"),
     AP_INIT_TAKE1("OCSPGuardConfigCheck", set_config_check, NULL, RSRC_CONF,

@@ -16,6 +16,7 @@ extern module AP_MODULE_DECLARE_DATA ocsp_guard_module;
 #define GUARD_DEFAULT_MAX_SKEW 300
 #define GUARD_DEFAULT_STARTUP_WAIT 5
 #define GUARD_DEFAULT_CONCURRENCY 4
+#define GUARD_DEFAULT_RESPONDER_RATE 50
 
 typedef struct guard_server_conf {
     int enabled;
@@ -27,6 +28,7 @@ typedef struct guard_server_conf {
     /* server config only (main server) */
     int startup_wait;
     int concurrency;
+    int responder_rate;          /* requests a second per responder; 0: no limit */
     const char *cache_spec;      /* as configured: "provider:args", "none", or NULL (default) */
     int config_check_strict;     /* OCSPGuardConfigCheck strict: configtest warnings fail too */
 } guard_server_conf;

@@ -77,6 +77,7 @@ static void refresher_main(pid_t parent)
     cfg.ntargets = (unsigned)refresher.registry->targets->nelts;
     cfg.table = guard_table_current();
     cfg.concurrency = (unsigned)guard_conf(s)->concurrency;
+    cfg.responder_rate = (unsigned)guard_conf(s)->responder_rate;
     guard_cache_ops(refresher.cache, &ops);
     cfg.cache = ops.load ? &ops : NULL;
     cfg.shared_state = guard_cache_shared_state;

@@ -11,10 +11,11 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 
-/* One "state" per certificate, so a failure is logged once per change. */
+/* One "state" per certificate, so a failure is logged once per change.
+ * LS_RESPONDER_DOWN: the failure was told by its responder's line. */
 enum log_state {
     LS_NONE = 0, LS_GOOD, LS_REVOKED, LS_UNKNOWN, LS_FETCH_FAILED, LS_INVALID, LS_EXPIRED,
-    LS_OLDER
+    LS_OLDER, LS_RESPONDER_DOWN
 };
 
 /* Guarded by refresher.lock. A worker that sets busy is the only one doing
@@ -33,16 +34,36 @@ typedef struct target_state {
     time_t this_update;
     time_t window;               /* nextUpdate - thisUpdate of the last response */
     og_resp_known known;         /* what may replace what (rollback floor) */
+    unsigned responder;          /* index in refresher.resp */
 } target_state;
+
+/* The certificates whose requests go to one og_http_responder_key. */
+typedef struct responder {
+    char key[256];
+    char name[512];              /* for log lines: its first certificate's URL (and proxy) */
+    og_breaker breaker;          /* under refresher.lock */
+    og_bucket bucket;            /* under refresher.pace_lock */
+    int paced;                   /* the rate has made a request wait (logged once) */
+} responder;
 
 typedef struct refresher {
     const og_refresher_cfg *cfg;
+    const og_clock *clock;
     target_state *st;
+    responder *resp;
+    unsigned nresp;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stopping;
     unsigned cursor;             /* where pick_due goes on from */
     og_http_client *http;        /* the workers' DNS cache and kept connections */
+    og_fetch_fn *fetch;
+    void *fetch_baton;
+    /* Waits outside the lock (a turn at a responder's rate, naps), so
+     * that nobody waits on the lock while a worker waits for time. */
+    pthread_mutex_t pace_lock;
+    pthread_cond_t pace;
+    int pace_stop;
 } refresher;
 
 #define LOG(r, level, ...) OG_LOG((r)->cfg->log, (r)->cfg->log_baton, level, __VA_ARGS__)
@@ -113,33 +134,56 @@ static uint32_t random32(void)
     return v;
 }
 
-static void fetch_and_verify(og_http_client *http, const og_target *t, time_t now,
-                             og_fetch_outcome *out)
+static time_t now_s(const refresher *r)
 {
-    unsigned char *req = NULL, *body = NULL;
-    size_t req_len = 0, body_len = 0;
-    struct timespec t0, t1;
-    int ok;
+    return og_clock_sec(r->clock);
+}
+
+/* Sleeps until until_us, or until the refresher stops; never under lock. */
+static void nap_until(refresher *r, int64_t until_us)
+{
+    const og_clock *c = r->clock;
+    pthread_mutex_lock(&r->pace_lock);
+    while (!r->pace_stop && c->now(c->baton) < until_us)
+        c->wait(c->baton, &r->pace_lock, &r->pace, until_us);
+    pthread_mutex_unlock(&r->pace_lock);
+}
+
+/* The default exchange: og_http, on the workers' client (NULL: one of its own). */
+static int http_fetch(void *baton, const og_target *t, const unsigned char *req, size_t req_len,
+                      unsigned char **resp, size_t *resp_len, char *err, size_t errlen)
+{
+    return og_http_fetch(baton, t->url, req, req_len, t->proxy, t->timeout, OG_MAX_RESPONSE,
+                         resp, resp_len, err, errlen);
+}
+
+/* Asks the responder about t. 1 with the answer's body when one came;
+ * out says what happened either way. */
+static int fetch_response(og_fetch_fn *fetch, void *baton, const og_target *t,
+                          og_fetch_outcome *out, unsigned char **body, size_t *body_len)
+{
+    unsigned char *req = NULL;
+    size_t req_len = 0;
     memset(out, 0, sizeof(*out));
     out->verify = OG_VERIFY_MALFORMED;
-    out->started = time(NULL);
+    *body = NULL;
+    *body_len = 0;
     if (!og_request_der(t->cert, &req, &req_len)) {
         snprintf(out->why, sizeof(out->why), "cannot build the OCSP request");
-        return;
+        return 0;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ok = og_http_fetch(http, t->url, req, req_len, t->proxy, t->timeout, OG_MAX_RESPONSE,
-                       &body, &body_len, out->why, sizeof(out->why));
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    /* for the status views' fetch-duration histogram */
-    out->duration_ms = (unsigned)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    out->fetched = fetch(baton, t, req, req_len, body, body_len, out->why, sizeof(out->why));
     OPENSSL_free(req);
-    if (!ok)
-        return;
-    out->fetched = 1;
-    out->verify = og_verify_response(t->cert, body, body_len, time(NULL), t->max_skew,
-                                     &out->info, out->why, sizeof(out->why));
-    (void)now;
+    return out->fetched;
+}
+
+/* Verifies the answer at now (once it is in: a slow exchange must not
+ * make an expired response look valid); out keeps it when it verifies. */
+static void verify_fetched(const og_target *t, unsigned char *body, size_t body_len, time_t now,
+                           og_fetch_outcome *out)
+{
+    out->verify = og_verify_response(t->cert, body, body_len, now, t->max_skew, &out->info,
+                                     out->why, sizeof(out->why));
     if (out->verify == OG_VERIFY_OK) {
         out->der = body;
         out->der_len = body_len;
@@ -191,15 +235,19 @@ time_t og_cache_expiry(const og_resp_info *info, time_t now)
     return at;
 }
 
-static void known_from_meta(og_resp_known *k, const og_slot_meta *m)
+/* What a slot's metadata says of its response. */
+static og_resp_info info_of_meta(const og_slot_meta *m)
 {
     og_resp_info info = { m->status, m->this_update, m->next_update, 1, m->produced_at, 0 };
-    og_resp_known_accept(k, &info);
+    return info;
 }
 
 void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out)
 {
-    fetch_and_verify(NULL, t, now, out);
+    unsigned char *body;
+    size_t len;
+    if (fetch_response(http_fetch, NULL, t, out, &body, &len))
+        verify_fetched(t, body, len, now, out);
 }
 
 int og_adopt_response(og_table *table, const og_target *t, const unsigned char *der,
@@ -212,16 +260,13 @@ int og_adopt_response(og_table *table, const og_target *t, const unsigned char *
         return 0;
     if (!og_status_staplable(info->status))
         return 0;
-    if (og_table_read(table, t->slot, NULL, 0, NULL, &cur) && og_status_staplable(cur.status))
-        known_from_meta(&known, &cur);
+    if (og_table_read(table, t->slot, NULL, 0, NULL, &cur) && og_status_staplable(cur.status)) {
+        og_resp_info had = info_of_meta(&cur);
+        og_resp_known_accept(&known, &had);
+    }
     if (og_response_may_replace(&known, info) != OG_REPLACE_NEWER)
         return 0;
-    meta.status = info->status;
-    meta.this_update = info->this_update;
-    meta.next_update = info->next_update;
-    meta.produced_at = info->produced_at;
-    meta.fetched_at = now;
-    meta.source = source;
+    meta = og_slot_meta_of(info, source);
     return og_table_publish(table, t->slot, der, len, &meta);
 }
 
@@ -241,45 +286,74 @@ static void schedule_refresh(refresher *r, unsigned i, const og_resp_info *info,
         s->long_window_logged = 1;
         og_format_time(info->this_update, tu, sizeof(tu));
         og_format_time(info->next_update, nu, sizeof(nu));
-        LOGQ(r, q, OG_LOG_WARN, "%s: suspicious response from %s: valid from %s to %s, more "
-                 "than %ld days; refreshing it as if it were valid for %ld days", t->cert->name,
-                 t->url, tu, nu, OG_SCHED_SUSPICIOUS_WINDOW / 86400, OG_SCHED_CAPPED_WINDOW / 86400);
+        LOGQ(r, q, OG_LOG_WARN, OG_LOGNO(00609) "%s: suspicious response from %s: valid from %s "
+                 "to %s, more than %ld days; refreshing it as if it were valid for %ld days",
+                 t->cert->name, t->url, tu, nu, OG_SCHED_SUSPICIOUS_WINDOW / 86400,
+                 OG_SCHED_CAPPED_WINDOW / 86400);
     }
 }
+
+/* Where an accepted response came from: the ID and words of its line. */
+enum via { VIA_RESPONDER, VIA_CACHE, VIA_SHARED_AT_START, VIA_SHARED };
+static const struct {
+    const char *id, *how;
+} via_line[] = {
+    [VIA_RESPONDER] = { OG_LOGNO(00601), "fetched" },
+    [VIA_CACHE] = { OG_LOGNO(00602), "loaded from the cache" },
+    [VIA_SHARED_AT_START] = { OG_LOGNO(00603), "loaded from the cache (shared tier)" },
+    [VIA_SHARED] = { OG_LOGNO(00604), "adopted from the shared cache" },
+};
 
 /* Logs a success: one info line per refresh, with what an operator needs to
  * see drift: time left, next refresh, clock skew, validity changes. */
 static void log_success(refresher *r, unsigned i, const og_resp_info *info, time_t now,
-                        const char *how, logq *q)
+                        enum via via, logq *q)
 {
     const og_target *t = &r->cfg->targets[i];
     target_state *s = &r->st[i];
-    char nu[32], due[32];
+    const char *how = via_line[via].how;
+    char nu[32], due[32], rev[32];
     time_t window = info->next_update - info->this_update;
     long long skew = (long long)info->produced_at - (long long)now;
     og_format_time(info->next_update, nu, sizeof(nu));
     og_format_time(s->due, due, sizeof(due));
     if (info->status == OG_STATUS_REVOKED) {
+        og_format_time(info->revoked_at, rev, sizeof(rev));
         if (s->log_state != LS_REVOKED)
-            LOGQ(r, q, OG_LOG_ERR, "%s: the responder says REVOKED; stapling the revocation "
-                     "(nextUpdate %s); replace this certificate", t->cert->name, nu);
+            LOGQ(r, q, OG_LOG_ERR, OG_LOGNO(00605) "%s: the responder says REVOKED (revocation "
+                     "time %s); stapling the revocation (nextUpdate %s); replace this certificate",
+                     t->cert->name, rev, nu);
         s->log_state = LS_REVOKED;
     } else {
-        if (s->log_state != LS_GOOD && s->log_state != LS_NONE)
-            LOGQ(r, q, OG_LOG_NOTICE, "%s: stapling again, a good response %s", t->cert->name, how);
+        /* after a failure its responder's line told, that line's "back" tells this too */
+        if (s->log_state != LS_GOOD && s->log_state != LS_NONE && s->log_state != LS_RESPONDER_DOWN)
+            LOGQ(r, q, OG_LOG_NOTICE, OG_LOGNO(00606) "%s: stapling again, a good response %s",
+                     t->cert->name, how);
         s->log_state = LS_GOOD;
     }
-    LOGQ(r, q, OG_LOG_INFO, "%s: %s response %s, nextUpdate %s (in %lld s), next refresh %s, "
-             "producedAt skew %+lld s, validity %lld s", t->cert->name, og_status_name(info->status),
-             how, nu, (long long)(info->next_update - now), due, skew, (long long)window);
+    LOGQ(r, q, OG_LOG_INFO, "%s%s: %s response %s, nextUpdate %s (in %lld s), next refresh %s, "
+             "producedAt skew %+lld s, validity %lld s", via_line[via].id, t->cert->name,
+             og_status_name(info->status), how, nu, (long long)(info->next_update - now), due,
+             skew, (long long)window);
     if (skew > t->max_skew / 2)
-        LOGQ(r, q, OG_LOG_WARN, "%s: the responder's producedAt is %lld s ahead of the local "
-                 "clock (more than half of OCSPGuardMaxSkew %ld s); check this host's time source",
-                 t->cert->name, skew, t->max_skew);
+        LOGQ(r, q, OG_LOG_WARN, OG_LOGNO(00607) "%s: the responder's producedAt is %lld s ahead "
+                 "of the local clock (more than half of OCSPGuardMaxSkew %ld s); check this host's "
+                 "time source", t->cert->name, skew, t->max_skew);
     if (s->window > 0 && window < s->window)
-        LOGQ(r, q, OG_LOG_WARN, "%s: the responder's validity period shrank from %lld s to %lld s",
-                 t->cert->name, (long long)s->window, (long long)window);
+        LOGQ(r, q, OG_LOG_WARN, OG_LOGNO(00608) "%s: the responder's validity period shrank "
+                 "from %lld s to %lld s", t->cert->name, (long long)s->window, (long long)window);
     s->window = window;
+}
+
+/* A failure's ID: one per kind, the next one up when nothing is stapled. */
+static const char *failure_id(int state, int stapling)
+{
+    switch (state) {
+    case LS_FETCH_FAILED: return stapling ? OG_LOGNO(00610) : OG_LOGNO(00611);
+    case LS_UNKNOWN: return stapling ? OG_LOGNO(00612) : OG_LOGNO(00613);
+    case LS_OLDER: return stapling ? OG_LOGNO(00616) : OG_LOGNO(00617);
+    default: return stapling ? OG_LOGNO(00614) : OG_LOGNO(00615);     /* LS_INVALID */
+    }
 }
 
 /* A failure's kind in words, for the log and the status views. */
@@ -300,7 +374,7 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
     int detail = state == LS_INVALID ? (int)o->verify : 0;
     og_format_time(s->due, due, sizeof(due));
     if (s->log_state == state && s->log_detail == detail) {
-        LOGQ(r, q, OG_LOG_DEBUG, "%s: refresh failed again (%s), try %u, next at %s",
+        LOGQ(r, q, OG_LOG_DEBUG, OG_LOGNO(00618) "%s: refresh failed again (%s), try %u, next at %s",
                  t->cert->name, o->why, s->failures, due);
         return;
     }
@@ -310,12 +384,13 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
     if (s->valid_until > now) {
         og_format_time(s->valid_until, nu, sizeof(nu));
         LOGQ(r, q, state == LS_UNKNOWN ? OG_LOG_ERR : OG_LOG_WARN,
-                 "%s: refresh from %s failed: %s (%s); still stapling the last %s response "
-                 "until its nextUpdate %s; retrying at %s", t->cert->name, t->url, what, o->why,
-                 og_status_name(s->known.status), nu, due);
+                 "%s%s: refresh from %s failed: %s (%s); still stapling the last %s response "
+                 "until its nextUpdate %s; retrying at %s", failure_id(state, 1), t->cert->name,
+                 t->url, what, o->why, og_status_name(s->known.status), nu, due);
     } else {
-        LOGQ(r, q, OG_LOG_ERR, "%s: refresh from %s failed: %s (%s); no staple is sent until "
-                 "a response verifies; retrying at %s", t->cert->name, t->url, what, o->why, due);
+        LOGQ(r, q, OG_LOG_ERR, "%s%s: refresh from %s failed: %s (%s); no staple is sent until "
+                 "a response verifies; retrying at %s", failure_id(state, 0), t->cert->name, t->url,
+                 what, o->why, due);
     }
 }
 
@@ -332,8 +407,7 @@ static enum accept_result accept_locked(refresher *r, unsigned i, const og_resp_
     const og_target *t = &r->cfg->targets[i];
     target_state *s = &r->st[i];
     og_replace verdict = og_response_may_replace(&s->known, info);
-    og_slot_meta meta = { info->status, info->this_update, info->next_update,
-                          info->produced_at, now, source };
+    og_slot_meta meta = og_slot_meta_of(info, source);
     if (verdict == OG_REPLACE_OLDER)
         return ACCEPT_OLDER;
     if (verdict == OG_REPLACE_SAME && s->valid_until > now)
@@ -352,8 +426,8 @@ static void store_response(refresher *r, unsigned i, const unsigned char *der, s
     const og_target *t = &r->cfg->targets[i];
     const og_cache_ops *ops = r->cfg->cache;
     if (ops && ops->store && !ops->store(ops->baton, t->cert->id, der, len, og_cache_expiry(info, now)))
-        LOG(r, OG_LOG_WARN, "%s: could not store the response in the cache; it is "
-            "stapled from memory but will not survive a restart", t->cert->name);
+        LOG(r, OG_LOG_WARN, OG_LOGNO(00620) "%s: could not store the response in the cache; it "
+            "is stapled from memory but will not survive a restart", t->cert->name);
 }
 
 static void describe_older(const target_state *s, const og_resp_info *info, char *why, size_t len)
@@ -364,6 +438,94 @@ static void describe_older(const target_state *s, const og_resp_info *info, char
     og_format_time(floor ? s->known.revoked_floor : s->known.this_update, seen, sizeof(seen));
     snprintf(why, len, "%s response of thisUpdate %s, not newer than the %s of thisUpdate %s",
              og_status_name(info->status), tu, floor ? "revocation seen" : "response stapled", seen);
+}
+
+/* ---- the responder's breaker, under r->lock ---- */
+
+/* The responder did not answer usefully: no answer, or an OCSP error
+ * status (tryLater, internalError, ...) rather than one about this
+ * certificate. */
+static int responder_failed(const og_fetch_outcome *o)
+{
+    return !o->fetched || o->verify == OG_VERIFY_NOT_SUCCESSFUL;
+}
+
+/* The earliest nextUpdate after `after` among the staples of responder k's
+ * certificates (0: none), and how many staples and certificates it has. */
+static time_t staples_of(const refresher *r, unsigned k, time_t now, time_t after,
+                         unsigned *stapled, unsigned *total)
+{
+    time_t earliest = 0;
+    *stapled = *total = 0;
+    for (unsigned j = 0; j < r->cfg->ntargets; j++) {
+        const target_state *s = &r->st[j];
+        if (s->responder != k)
+            continue;
+        ++*total;
+        if (s->valid_until <= now)
+            continue;
+        ++*stapled;
+        if (s->valid_until > after && (!earliest || s->valid_until < earliest))
+            earliest = s->valid_until;
+    }
+    return earliest;
+}
+
+/* Back: its certificates that fell due while it was down (or failed with
+ * it) go within OG_BREAKER_SPREAD seconds, not all in one. */
+static unsigned spread_due(refresher *r, unsigned k, unsigned except, time_t now)
+{
+    unsigned n = 0;
+    for (unsigned j = 0; j < r->cfg->ntargets; j++) {
+        target_state *s = &r->st[j];
+        if (s->responder != k || j == except || s->busy || (s->due > now && !s->failures))
+            continue;
+        s->due = now + (time_t)(random32() % OG_BREAKER_SPREAD);
+        n++;
+    }
+    return n;
+}
+
+/* After an exchange with responder k: its breaker's verdict, and the line
+ * for a change of state (one per responder, not one per certificate). */
+static og_breaker_change breaker_result(refresher *r, unsigned i, int probe,
+                                        const og_fetch_outcome *o, time_t now, logq *q)
+{
+    unsigned k = r->st[i].responder, stapled, total;
+    responder *rs = &r->resp[k];
+    int failed = responder_failed(o);
+    time_t next_expiry = 0;
+    char at[32], first[32];
+    og_breaker_change change;
+    if (failed)
+        next_expiry = staples_of(r, k, now, now + OG_BREAKER_FIRST, &stapled, &total);
+    change = og_breaker_result(&rs->breaker, probe, failed, now, next_expiry);
+    og_format_time(rs->breaker.probe_at, at, sizeof(at));
+    switch (change) {
+    case OG_BREAKER_DOWN:
+        og_format_time(staples_of(r, k, now, now, &stapled, &total), first, sizeof(first));
+        LOGQ(r, q, OG_LOG_WARN, OG_LOGNO(01101) "OCSP responder %s down: %d consecutive failures "
+                 "(%s); %u of its %u certificate(s) keep their valid staples%s%s, %u have none; "
+                 "no requests until a probe at %s (then backing off to %d s)", rs->name,
+                 OG_BREAKER_FAILURES, o->why, stapled, total, stapled ? ", the first expiring at " : "",
+                 stapled ? first : "", total - stapled, at, OG_BREAKER_MAX);
+        break;
+    case OG_BREAKER_STILL_DOWN:
+        LOGQ(r, q, OG_LOG_DEBUG, OG_LOGNO(01103) "OCSP responder %s still down: the probe for %s "
+                 "failed (%s); next probe at %s", rs->name, r->cfg->targets[i].cert->name, o->why, at);
+        break;
+    case OG_BREAKER_BACK:
+        LOGQ(r, q, OG_LOG_NOTICE, OG_LOGNO(01102) "OCSP responder %s is back: it answered the "
+                 "probe for %s after %lld s down; its %u certificate(s) due meanwhile are fetched "
+                 "within %d s", rs->name, r->cfg->targets[i].cert->name,
+                 (long long)(now - rs->breaker.down_since), spread_due(r, k, i, now),
+                 OG_BREAKER_SPREAD);
+        r->clock->wake(r->clock->baton, &r->wake);
+        break;
+    default:
+        break;
+    }
+    return change;
 }
 
 /* What the status views learn of a responder exchange; under r->lock,
@@ -386,18 +548,19 @@ static void note_fetch(refresher *r, unsigned i, int state, const og_fetch_outco
     og_table_note_fetch(r->cfg->table, r->cfg->targets[i].slot, &n);
 }
 
-static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t now)
+static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t now, int probe)
 {
     target_state *s = &r->st[i];
     int state = 0, store = 0;
     logq q = { 0 };
     pthread_mutex_lock(&r->lock);
+    breaker_result(r, i, probe, o, now, &q);
     if (o->verify == OG_VERIFY_OK && og_status_staplable(o->info.status)) {
         switch (accept_locked(r, i, &o->info, o->der, o->der_len, OG_SOURCE_RESPONDER, now, &q)) {
         case ACCEPT_PUBLISHED:
             s->repeats = 0;
             store = 1;
-            log_success(r, i, &o->info, now, "fetched", &q);
+            log_success(r, i, &o->info, now, VIA_RESPONDER, &q);
             break;
         case ACCEPT_SAME:
             schedule_refresh(r, i, &o->info, now, &q);
@@ -405,7 +568,7 @@ static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t 
              * later, not in a loop */
             if (s->due <= now)
                 s->due = og_sched_retry_at(now, ++s->repeats, s->valid_until);
-            log_success(r, i, &o->info, now, "fetched", &q);
+            log_success(r, i, &o->info, now, VIA_RESPONDER, &q);
             break;
         case ACCEPT_OLDER:
             describe_older(s, &o->info, o->why, sizeof(o->why));
@@ -424,7 +587,15 @@ static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t 
     if (state) {
         s->failures++;
         s->due = og_sched_retry_at(now, s->failures, s->valid_until);
-        log_failure(r, i, state, o, now, &q);
+        if (responder_failed(o) && r->resp[s->responder].breaker.state != OG_BREAKER_CLOSED) {
+            /* its responder's line (OG01101) tells it, once for all */
+            LOGQ(r, &q, OG_LOG_DEBUG, OG_LOGNO(01104) "%s: refresh from %s failed (%s) while its "
+                     "OCSP responder is down; it goes again once the responder answers a probe",
+                     r->cfg->targets[i].cert->name, r->cfg->targets[i].url, o->why);
+            s->log_state = LS_RESPONDER_DOWN;
+        } else {
+            log_failure(r, i, state, o, now, &q);
+        }
     }
     note_fetch(r, i, state, o, now);
     pthread_mutex_unlock(&r->lock);
@@ -450,8 +621,8 @@ static int verify_cached(refresher *r, unsigned i, const unsigned char *der, siz
         pthread_mutex_unlock(&r->lock);
         og_format_time(info->this_update, tu, sizeof(tu));
         if (raised)
-            LOG(r, OG_LOG_NOTICE, "%s: the cache holds an expired revocation (thisUpdate %s); "
-                "no response older than it will be stapled", t->cert->name, tu);
+            LOG(r, OG_LOG_NOTICE, OG_LOGNO(00621) "%s: the cache holds an expired revocation "
+                "(thisUpdate %s); no response older than it will be stapled", t->cert->name, tu);
         return 0;
     }
     return v == OG_VERIFY_OK && og_status_staplable(info->status);
@@ -460,7 +631,7 @@ static int verify_cached(refresher *r, unsigned i, const unsigned char *der, siz
 /* A cached response, verified, published when newer than what is known;
  * one from the shared tier is then stored, so the local tier has it too. */
 static int adopt_cached(refresher *r, unsigned i, const unsigned char *der, size_t len,
-                        time_t now, int shared, const char *how)
+                        time_t now, enum via via)
 {
     og_resp_info info;
     enum accept_result res;
@@ -468,14 +639,15 @@ static int adopt_cached(refresher *r, unsigned i, const unsigned char *der, size
     if (!verify_cached(r, i, der, len, now, &info))
         return 0;
     pthread_mutex_lock(&r->lock);
-    res = accept_locked(r, i, &info, der, len, shared ? OG_SOURCE_PEER : OG_SOURCE_CACHE, now, &q);
+    res = accept_locked(r, i, &info, der, len, via == VIA_CACHE ? OG_SOURCE_CACHE : OG_SOURCE_PEER,
+                        now, &q);
     if (res == ACCEPT_PUBLISHED)
-        log_success(r, i, &info, now, how, &q);
+        log_success(r, i, &info, now, via, &q);
     pthread_mutex_unlock(&r->lock);
     logq_flush(r, &q);
     if (res != ACCEPT_PUBLISHED)
         return 0;
-    if (shared)
+    if (via != VIA_CACHE)
         store_response(r, i, der, len, &info, now);
     return 1;
 }
@@ -493,11 +665,11 @@ static int startup_load(refresher *r, unsigned i, time_t now)
     if (!ops)
         return 0;
     if (ops->load && ops->load(ops->baton, id, buf, sizeof(cache_buf), &len) &&
-        adopt_cached(r, i, buf, len, now, 0, "loaded from the cache"))
+        adopt_cached(r, i, buf, len, now, VIA_CACHE))
         return 1;
     len = 0;
     return ops->load_shared && ops->load_shared(ops->baton, id, buf, sizeof(cache_buf), &len) &&
-           adopt_cached(r, i, buf, len, now, 1, "loaded from the cache (shared tier)");
+           adopt_cached(r, i, buf, len, now, VIA_SHARED_AT_START);
 }
 
 /* A cluster peer may have refreshed already: adopt its verified response
@@ -510,21 +682,39 @@ static int adopt_from_shared(refresher *r, unsigned i, time_t now)
     if (!ops || !ops->load_shared ||
         !ops->load_shared(ops->baton, r->cfg->targets[i].cert->id, buf, sizeof(cache_buf), &len))
         return 0;
-    return adopt_cached(r, i, buf, len, now, 1, "adopted from the shared cache");
+    return adopt_cached(r, i, buf, len, now, VIA_SHARED);
 }
 
 /* Any certificate that is due, scanning on from where the last pick
  * stopped, so thousands due at once cost one pass, not one pass each;
- * when none is due, *earliest says when the next one will be. */
-static int pick_due(refresher *r, time_t now, time_t *earliest)
+ * when none is due, *earliest says when the next one will be. While a
+ * responder is down one of its certificates goes to it, the probe, when its
+ * time has come (*probe set); the others only look in the shared tier, if
+ * there is one (a cluster peer may reach the responder). Loading from the
+ * cache at start never waits. */
+static int pick_due(refresher *r, time_t now, time_t *earliest, int *probe)
 {
     unsigned n = r->cfg->ntargets;
+    int shared = r->cfg->cache && r->cfg->cache->load_shared;
     *earliest = now + 1;
+    *probe = 0;
     for (unsigned k = 0; k < n; k++) {
         unsigned i = (r->cursor + k) % n;
         target_state *s = &r->st[i];
+        og_breaker *b = &r->resp[s->responder].breaker;
         if (s->busy)
             continue;
+        if (!s->load_cache && b->state != OG_BREAKER_CLOSED) {
+            if (og_breaker_probe(b, now)) {
+                *probe = 1;
+                r->cursor = (i + 1) % n;
+                return (int)i;
+            }
+            if (b->state == OG_BREAKER_OPEN && b->probe_at < *earliest)
+                *earliest = b->probe_at;
+            if (!shared)
+                continue;
+        }
         if (s->due <= now) {
             r->cursor = (i + 1) % n;
             return (int)i;
@@ -535,19 +725,76 @@ static int pick_due(refresher *r, time_t now, time_t *earliest)
     return -1;
 }
 
+/* Waits, outside r->lock, for a turn at the responder's rate: a token
+ * bucket per responder, shared by the workers. */
+static void wait_turn(refresher *r, responder *rs)
+{
+    const og_clock *c = r->clock;
+    unsigned rate = r->cfg->responder_rate;
+    int first = 0;
+    int64_t at;
+    if (!rate)
+        return;
+    pthread_mutex_lock(&r->pace_lock);
+    while (!r->pace_stop && (at = og_bucket_take(&rs->bucket, rate, c->now(c->baton))) != 0) {
+        first |= !rs->paced;
+        rs->paced = 1;
+        c->wait(c->baton, &r->pace_lock, &r->pace, at);
+    }
+    pthread_mutex_unlock(&r->pace_lock);
+    if (first)
+        LOG(r, OG_LOG_INFO, OG_LOGNO(01105) "OCSP responder %s: requests go at most %u a second "
+            "(OCSPGuardResponderRate); the others wait their turn", rs->name, rate);
+}
+
+/* Fetches for target i (a probe of its responder, or not) and applies the
+ * outcome. Outside r->lock; the caller holds the target (busy). */
+static void refresh_target(refresher *r, unsigned i, int probe)
+{
+    const og_target *t = &r->cfg->targets[i];
+    og_fetch_outcome o;
+    unsigned char *body;
+    size_t len;
+    int64_t start, end;
+    int fetched;
+    wait_turn(r, &r->resp[r->st[i].responder]);
+    start = r->clock->now(r->clock->baton);
+    fetched = fetch_response(r->fetch, r->fetch_baton, t, &o, &body, &len);
+    end = r->clock->now(r->clock->baton);
+    if (fetched)
+        verify_fetched(t, body, len, now_s(r), &o);
+    /* for the status views: when, and how long the exchange took */
+    o.started = (time_t)(start / OG_USEC);
+    o.duration_ms = (unsigned)((end - start) / 1000);
+    apply_outcome(r, i, &o, now_s(r), probe);
+    free(o.der);
+}
+
+static void clock_thread_start(const refresher *r)
+{
+    if (r->clock->thread_start)
+        r->clock->thread_start(r->clock->baton);
+}
+
+static void clock_thread_end(const refresher *r)
+{
+    if (r->clock->thread_end)
+        r->clock->thread_end(r->clock->baton);
+}
+
 static void *worker_main(void *arg)
 {
     refresher *r = arg;
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
-        time_t now = time(NULL), earliest;
-        int i = pick_due(r, now, &earliest);
+        time_t now = now_s(r), earliest;
+        int probe, i = pick_due(r, now, &earliest, &probe);
         if (i < 0) {
-            struct timespec until = { earliest, 0 };
-            pthread_cond_timedwait(&r->wake, &r->lock, &until);
+            r->clock->wait(r->clock->baton, &r->lock, &r->wake, (int64_t)earliest * OG_USEC);
             continue;
         }
         target_state *s = &r->st[i];
+        og_breaker *b = &r->resp[s->responder].breaker;
         int load_cache = s->load_cache, adopted, fetch;
         s->busy = 1;             /* ours until cleared: no other worker touches it */
         s->load_cache = 0;
@@ -562,22 +809,27 @@ static void *worker_main(void *arg)
              * would all fetch. A random part of a second between them lets the
              * first one's response reach the shared tier before the others look. */
             if (r->cfg->cache && r->cfg->cache->load_shared)
-                usleep(random32() % 1000000);
-            adopted = adopt_from_shared(r, (unsigned)i, time(NULL));
+                nap_until(r, r->clock->now(r->clock->baton) + random32() % OG_USEC);
+            adopted = adopt_from_shared(r, (unsigned)i, now_s(r));
         }
         pthread_mutex_lock(&r->lock);
-        fetch = !adopted || s->due <= time(NULL);
-        pthread_mutex_unlock(&r->lock);
-        if (fetch) {
-            og_fetch_outcome o;
-            fetch_and_verify(r->http, &r->cfg->targets[i], now, &o);
-            apply_outcome(r, (unsigned)i, &o, time(NULL));
-            free(o.der);
+        /* a responder that went down meanwhile gets no more requests */
+        fetch = (!adopted || s->due <= now_s(r)) && (probe || b->state == OG_BREAKER_CLOSED);
+        if (probe && !fetch)
+            og_breaker_probe_cancel(b);
+        else if (!fetch && !adopted) {   /* its responder is down: the shared tier again later */
+            s->due = og_sched_retry_at(now_s(r), ++s->failures, s->valid_until);
+            og_table_note_schedule(r->cfg->table, r->cfg->targets[i].slot, now_s(r), s->due,
+                                   s->failures);
         }
+        pthread_mutex_unlock(&r->lock);
+        if (fetch)
+            refresh_target(r, (unsigned)i, probe);
         pthread_mutex_lock(&r->lock);
         s->busy = 0;
     }
     pthread_mutex_unlock(&r->lock);
+    clock_thread_end(r);
     return NULL;
 }
 
@@ -593,9 +845,9 @@ static void expire_stale(refresher *r, time_t now, logq *q)
         og_table_clear(r->cfg->table, t->slot);
         s->valid_until = 0;
         if (s->log_state != LS_EXPIRED) {
-            LOGQ(r, q, OG_LOG_ERR, "%s: the last verified response expired and no fresh one "
-                     "could be fetched from %s; handshakes get no staple until the responder "
-                     "answers", t->cert->name, t->url);
+            LOGQ(r, q, OG_LOG_ERR, OG_LOGNO(00619) "%s: the last verified response expired and "
+                     "no fresh one could be fetched from %s; handshakes get no staple until the "
+                     "responder answers", t->cert->name, t->url);
             s->log_state = LS_EXPIRED;
         }
     }
@@ -607,8 +859,8 @@ static void load_initial(refresher *r, time_t now, logq *q)
 {
     unsigned repaired = og_table_repair(r->cfg->table);
     if (repaired)
-        LOGQ(r, q, OG_LOG_NOTICE, "%u staple slot(s) left mid-write by a refresher that "
-                 "died were repaired", repaired);
+        LOGQ(r, q, OG_LOG_NOTICE, OG_LOGNO(00622) "%u staple slot(s) left mid-write by a "
+                 "refresher that died were repaired", repaired);
     for (unsigned i = 0; i < r->cfg->ntargets; i++) {
         const og_target *t = &r->cfg->targets[i];
         og_slot_meta m;
@@ -616,7 +868,7 @@ static void load_initial(refresher *r, time_t now, logq *q)
         r->st[i].due = now;
         if (og_table_read(r->cfg->table, t->slot, NULL, 0, &len, &m) && len > 0) {
             if (og_meta_stapled(&m, now)) {
-                og_resp_info info = { m.status, m.this_update, m.next_update, 1, m.produced_at, 0 };
+                og_resp_info info = info_of_meta(&m);
                 og_resp_known_accept(&r->st[i].known, &info);
                 schedule_refresh(r, i, &info, now, q);
                 r->st[i].log_state = m.status == OG_STATUS_GOOD ? LS_GOOD : LS_REVOKED;
@@ -630,6 +882,48 @@ static void load_initial(refresher *r, time_t now, logq *q)
     }
 }
 
+/* Groups the targets by og_http_responder_key: one breaker and one rate
+ * per responder. 0 when out of memory. */
+static int group_responders(refresher *r)
+{
+    unsigned cap = 16, room = 0, *index;
+    while (cap < 2 * r->cfg->ntargets)
+        cap <<= 1;
+    if (!(index = calloc(cap, sizeof(*index))))     /* open addressing: 1 + responder */
+        return 0;
+    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+        const og_target *t = &r->cfg->targets[i];
+        char key[sizeof(r->resp->key)];
+        uint32_t h = 2166136261u;                   /* FNV-1a */
+        if (!og_http_responder_key(t->url, t->proxy, key, sizeof(key)))
+            snprintf(key, sizeof(key), "%s", t->url);   /* refused by og_http anyway */
+        for (const char *p = key; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        for (h &= cap - 1; index[h] && strcmp(r->resp[index[h] - 1].key, key); h = (h + 1) & (cap - 1))
+            ;
+        if (!index[h]) {
+            responder *rs;
+            if (r->nresp == room) {
+                room = room ? room * 2 : 4;
+                if (!(rs = realloc(r->resp, room * sizeof(*rs)))) {
+                    free(index);
+                    return 0;
+                }
+                r->resp = rs;
+            }
+            rs = &r->resp[r->nresp];
+            memset(rs, 0, sizeof(*rs));
+            memcpy(rs->key, key, sizeof(key));
+            snprintf(rs->name, sizeof(rs->name), "%s%s%s", t->url, t->proxy ? " via proxy " : "",
+                     t->proxy ? t->proxy : "");
+            index[h] = ++r->nresp;
+        }
+        r->st[i].responder = index[h] - 1;
+    }
+    free(index);
+    return 1;
+}
+
 int og_refresher_run(const og_refresher_cfg *cfg)
 {
     refresher r;
@@ -637,54 +931,75 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     unsigned nworkers = cfg->concurrency ? cfg->concurrency : 1, started = 0;
     memset(&r, 0, sizeof(r));
     r.cfg = cfg;
+    r.clock = cfg->clock ? cfg->clock : og_clock_real();
     r.st = calloc(cfg->ntargets ? cfg->ntargets : 1, sizeof(*r.st));
     workers = calloc(nworkers, sizeof(*workers));
-    if (!r.st || !workers) {
+    if (!r.st || !workers || !group_responders(&r)) {
         free(r.st);
+        free(r.resp);
         free(workers);
         return -1;
     }
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.wake, NULL);
-    /* NULL (out of memory): each fetch then uses a client of its own */
-    r.http = og_http_client_new(&(og_http_config){ .log = cfg->log, .log_baton = cfg->log_baton });
+    pthread_mutex_init(&r.pace_lock, NULL);
+    pthread_cond_init(&r.pace, NULL);
+    if (cfg->fetch) {
+        r.fetch = cfg->fetch;
+        r.fetch_baton = cfg->fetch_baton;
+    } else {
+        /* NULL (out of memory): each fetch then uses a client of its own */
+        r.http = og_http_client_new(&(og_http_config){ .log = cfg->log, .log_baton = cfg->log_baton });
+        r.fetch = http_fetch;
+        r.fetch_baton = r.http;
+    }
     {
         logq q = { 0 };
-        load_initial(&r, time(NULL), &q);
+        load_initial(&r, now_s(&r), &q);
         logq_flush(&r, &q);
     }
     if (nworkers > cfg->ntargets && cfg->ntargets > 0)
         nworkers = cfg->ntargets;
     for (unsigned i = 0; i < nworkers; i++) {
+        clock_thread_start(&r);
         if (pthread_create(&workers[i], NULL, worker_main, &r) == 0)
             started++;
+        else
+            clock_thread_end(&r);
     }
     if (!started)
-        LOG(&r, OG_LOG_ERR, "cannot start refresher threads (%s)", strerror(errno));
+        LOG(&r, OG_LOG_ERR, OG_LOGNO(00623) "cannot start refresher threads (%s)", strerror(errno));
     for (;;) {
         if ((cfg->stop && *cfg->stop) || (cfg->parent && getppid() != cfg->parent) || !started)
             break;
         logq q = { 0 };
         pthread_mutex_lock(&r.lock);
-        expire_stale(&r, time(NULL), &q);
-        pthread_cond_broadcast(&r.wake);
+        expire_stale(&r, now_s(&r), &q);
+        r.clock->wake(r.clock->baton, &r.wake);
         pthread_mutex_unlock(&r.lock);
         logq_flush(&r, &q);
         og_http_client_sweep(r.http);
         if (cfg->cache && cfg->shared_state)
             og_table_note_shared_cache(cfg->table, cfg->shared_state(cfg->cache->baton));
-        sleep(1);
+        nap_until(&r, r.clock->now(r.clock->baton) + OG_USEC);
     }
     pthread_mutex_lock(&r.lock);
     r.stopping = 1;
-    pthread_cond_broadcast(&r.wake);
+    r.clock->wake(r.clock->baton, &r.wake);
     pthread_mutex_unlock(&r.lock);
+    pthread_mutex_lock(&r.pace_lock);
+    r.pace_stop = 1;
+    r.clock->wake(r.clock->baton, &r.pace);
+    pthread_mutex_unlock(&r.pace_lock);
     for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i], NULL);
     og_http_client_free(r.http);
+    pthread_cond_destroy(&r.pace);
+    pthread_mutex_destroy(&r.pace_lock);
     pthread_cond_destroy(&r.wake);
     pthread_mutex_destroy(&r.lock);
     free(workers);
+    free(r.resp);
     free(r.st);
     return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include "og_clock.h"
 #include "og_ocsp.h"
 #include "og_table.h"
 
@@ -39,6 +40,14 @@ typedef struct og_cache_ops {
                  time_t expiry);
 } og_cache_ops;
 
+/* The responder exchange for t: 1 and the answer's body (malloc'd) in
+ * *resp; 0 and err filled (printable, for a log line) when no usable answer
+ * came: connection, timeout, HTTP status, content type, size. The default
+ * is og_http_fetch on one client the workers share; tests put in their own. */
+typedef int og_fetch_fn(void *baton, const og_target *t, const unsigned char *req,
+                        size_t req_len, unsigned char **resp, size_t *resp_len, char *err,
+                        size_t errlen);
+
 typedef struct og_refresher_cfg {
     og_target *targets;
     unsigned ntargets;
@@ -52,11 +61,17 @@ typedef struct og_refresher_cfg {
     og_log_fn *log;
     void *log_baton;
     pid_t parent;                /* exit once the parent is gone (0: no check) */
-    volatile sig_atomic_t *stop; /* exit when it becomes non-zero */
+    volatile sig_atomic_t *stop; /* exit when it becomes non-zero (seen within a second) */
+    unsigned responder_rate;     /* requests a second per responder at most; 0: no limit */
+    const og_clock *clock;       /* NULL: the real one */
+    og_fetch_fn *fetch;          /* NULL: og_http */
+    void *fetch_baton;
 } og_refresher_cfg;
 
 /* Loads what the table and the cache already hold, then refreshes until
- * told to stop. Returns 0 on a clean stop. */
+ * told to stop. Returns 0 on a clean stop. Its worker threads are
+ * announced to the clock (thread_start/thread_end); the thread that calls
+ * it is the caller's to announce. */
 int og_refresher_run(const og_refresher_cfg *cfg);
 
 /* Outcome of one fetch for one target, as the loop and the tests see it. */
@@ -71,7 +86,8 @@ typedef struct og_fetch_outcome {
     unsigned duration_ms;        /* how long the HTTP exchange took */
 } og_fetch_outcome;
 
-/* One fetch and verification at time now; no table or cache involved. */
+/* One fetch with og_http (a client of its own) and the answer verified at
+ * time now; no table or cache involved. */
 void og_fetch_and_verify(const og_target *t, time_t now, og_fetch_outcome *out);
 
 /* What a certificate's responses have shown so far: the newest one accepted

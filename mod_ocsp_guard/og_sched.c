@@ -54,12 +54,18 @@ time_t og_sched_refresh_at(time_t this_update, time_t next_update, int pct,
     return at;
 }
 
+/* first, doubled after each further failure, capped */
+static time_t doubling(unsigned failures, time_t first, time_t cap)
+{
+    time_t d = first;
+    for (unsigned i = 1; i < failures && d < cap; i++)
+        d *= 2;
+    return d > cap ? cap : d;
+}
+
 time_t og_sched_backoff(unsigned failures)
 {
-    time_t d = OG_BACKOFF_FIRST;
-    for (unsigned i = 1; i < failures && d < OG_BACKOFF_MAX; i++)
-        d *= 2;
-    return d > OG_BACKOFF_MAX ? OG_BACKOFF_MAX : d;
+    return doubling(failures, OG_BACKOFF_FIRST, OG_BACKOFF_MAX);
 }
 
 time_t og_sched_retry_at(time_t now, unsigned failures, time_t valid_until)
@@ -73,4 +79,81 @@ time_t og_sched_retry_at(time_t now, unsigned failures, time_t valid_until)
             at = sat_add(now, 1);
     }
     return at;
+}
+
+time_t og_sched_probe_at(time_t now, unsigned step, time_t next_expiry)
+{
+    time_t at = sat_add(now, doubling(step, OG_BREAKER_FIRST, OG_BREAKER_MAX));
+    time_t soonest = sat_add(now, OG_BREAKER_FIRST);
+    /* One probe OG_BREAKER_FIRST before the staple expires, not a cascade
+     * of them: the next one looks at the staple expiring after that. */
+    if (next_expiry > soonest && at > sat_add(next_expiry, -OG_BREAKER_FIRST)) {
+        at = sat_add(next_expiry, -OG_BREAKER_FIRST);
+        if (at < soonest)
+            at = soonest;
+    }
+    return at;
+}
+
+int og_breaker_probe(og_breaker *b, time_t now)
+{
+    if (b->state != OG_BREAKER_OPEN || now < b->probe_at)
+        return 0;
+    b->state = OG_BREAKER_PROBING;
+    return 1;
+}
+
+void og_breaker_probe_cancel(og_breaker *b)
+{
+    if (b->state == OG_BREAKER_PROBING)
+        b->state = OG_BREAKER_OPEN;
+}
+
+og_breaker_change og_breaker_result(og_breaker *b, int probe, int failed, time_t now,
+                                    time_t next_expiry)
+{
+    if (b->state == OG_BREAKER_CLOSED) {
+        if (!failed) {
+            b->failures = 0;
+            return OG_BREAKER_SAME;
+        }
+        if (++b->failures < OG_BREAKER_FAILURES)
+            return OG_BREAKER_SAME;
+        b->state = OG_BREAKER_OPEN;
+        b->step = 1;
+        b->down_since = now;
+        b->probe_at = og_sched_probe_at(now, b->step, next_expiry);
+        return OG_BREAKER_DOWN;
+    }
+    if (!probe || b->state != OG_BREAKER_PROBING)
+        return OG_BREAKER_SAME;
+    if (!failed) {
+        b->state = OG_BREAKER_CLOSED;
+        b->failures = 0;
+        b->step = 0;
+        return OG_BREAKER_BACK;
+    }
+    b->state = OG_BREAKER_OPEN;
+    b->step++;
+    b->probe_at = og_sched_probe_at(now, b->step, next_expiry);
+    return OG_BREAKER_STILL_DOWN;
+}
+
+int64_t og_bucket_interval(unsigned rate)
+{
+    /* rounded up: rate + 1 intervals never fit in a second */
+    int64_t per = 1000000LL * (100 + OG_RATE_MARGIN_PERCENT);
+    return (per + 100LL * rate - 1) / (100LL * rate);
+}
+
+int64_t og_bucket_take(og_bucket *b, unsigned rate, int64_t now_us)
+{
+    if (!rate)
+        return 0;
+    if (now_us < b->next_us)
+        return b->next_us;
+    /* from the time it is taken, not when it was due: a worker that woke
+     * late does not let the next one follow closer */
+    b->next_us = now_us + og_bucket_interval(rate);
+    return 0;
 }

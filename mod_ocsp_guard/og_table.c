@@ -6,7 +6,8 @@
 #include <time.h>
 
 #define TABLE_MAGIC 0x4f475442u /* "OGTB" */
-#define TABLE_VERSION 3u         /* 2: spare buffers, owner and cur in the slot; 3: status, counters */
+#define TABLE_VERSION 4u         /* 2: spare buffers, owner and cur in the slot; 3: no fetched_at;
+                                    4: status records, handshake and fetch counters */
 #define TABLE_SPARES 16          /* publishes in flight at once without readers waiting */
 #define SPIN_TRIES 64            /* busy reads before a reader starts yielding */
 #define YIELD_TRIES 8            /* then sched_yield, then sleeps of SLEEP_NS */
@@ -25,15 +26,18 @@ typedef struct og_slot {
     int64_t this_update;
     int64_t next_update;
     int64_t produced_at;
-    int64_t fetched_at;
     unsigned char id[OG_ID_LEN];
     uint32_t owner;              /* spare: 1 + index of the slot whose response it holds */
     uint32_t cur;                /* home: 0 read here, k + 1 read spare k (home being rewritten) */
-    uint32_t pad;                /* keeps the header 80 bytes and data 8-byte aligned */
+    /* Unused: the header is 68 bytes without it; with it the DER starts
+     * 8-byte aligned, as every slot does (int64_t members), so the copy on
+     * the handshake path moves whole words from an aligned start. */
+    uint32_t pad;
     unsigned char data[OG_SLOT_CAPACITY];
 } og_slot;
 
-_Static_assert(offsetof(og_slot, data) == 80, "slot header size changed");
+_Static_assert(offsetof(og_slot, data) == 72 && offsetof(og_slot, data) % 8 == 0,
+               "slot header size changed: bump TABLE_VERSION");
 
 /* A slot's status for the views, under a seqlock of its own (written by
  * the refresher, never on the handshake path). */
@@ -136,6 +140,18 @@ static uint32_t id_hash(const unsigned char *id)
     return h;
 }
 
+og_slot_meta og_slot_meta_of(const og_resp_info *info, uint32_t source)
+{
+    og_slot_meta m;
+    memset(&m, 0, sizeof(m));
+    m.status = info->status;
+    m.this_update = info->this_update;
+    m.next_update = info->next_update;
+    m.produced_at = info->produced_at;
+    m.source = source;
+    return m;
+}
+
 const char *og_source_name(uint32_t source)
 {
     switch (source) {
@@ -234,7 +250,6 @@ static void write_begin(og_slot *s, const unsigned char *der, size_t len, const 
     s->this_update = meta ? meta->this_update : 0;
     s->next_update = meta ? meta->next_update : 0;
     s->produced_at = meta ? meta->produced_at : 0;
-    s->fetched_at = meta ? meta->fetched_at : 0;
     s->owner = owner;
     if (len)
         memcpy(s->data, der, len);
@@ -271,7 +286,6 @@ static og_slot_meta meta_of(const og_slot *s)
     m.this_update = (time_t)s->this_update;
     m.next_update = (time_t)s->next_update;
     m.produced_at = (time_t)s->produced_at;
-    m.fetched_at = (time_t)s->fetched_at;
     return m;
 }
 

@@ -31,7 +31,6 @@ typedef struct og_slot_meta {
     time_t this_update;
     time_t next_update;
     time_t produced_at;
-    time_t fetched_at;
     uint32_t source;             /* where it came from: OG_SOURCE_* */
 } og_slot_meta;
 
@@ -42,6 +41,8 @@ enum { OG_SOURCE_NONE = 0, OG_SOURCE_RESPONDER = 1, OG_SOURCE_CACHE = 2, OG_SOUR
        OG_SOURCE_PEER = 4, OG_SOURCE_IMPORT = 5 };
 /* "none", "responder", "cache", "memory", "peer", "import" */
 const char *og_source_name(uint32_t source);
+/* The metadata of a verified response from source: the one way to fill it. */
+og_slot_meta og_slot_meta_of(const og_resp_info *info, uint32_t source);
 
 /* How one responder exchange ended. */
 typedef enum {

@@ -19,6 +19,7 @@ OCSPGuardMaxSkew 120
 OCSPGuardProxy http://127.0.0.1:3128
 OCSPGuardStartupWait 3
 OCSPGuardFetchConcurrency 8
+OCSPGuardResponderRate 0
 OCSPGuardCache ocsp:$H_DIR/cache"
 h_check "Syntax OK printed" grep -q "Syntax OK" "$H_DIR/ct.out"
 bad() { # bad "DIRECTIVE LINE" "EXPECTED TEXT"
@@ -35,6 +36,10 @@ h_check "ResponderTimeout 0 rejected" bad "OCSPGuardResponderTimeout 0" "OCSPGua
 h_check "MaxSkew -1 rejected" bad "OCSPGuardMaxSkew -1" "OCSPGuardMaxSkew: '-1' is not a whole number from 0 to 86400"
 h_check "StartupWait 601 rejected" bad "OCSPGuardStartupWait 601" "from 0 to 600"
 h_check "FetchConcurrency 0 rejected" bad "OCSPGuardFetchConcurrency 0" "from 1 to 64"
+h_check "ResponderRate -1 rejected with its range" bad "OCSPGuardResponderRate -1" "OCSPGuardResponderRate: '-1' is not a whole number from 0 to 10000"
+h_check "ResponderRate inside a virtual host rejected" bad "<VirtualHost 127.0.0.1:1>
+OCSPGuardResponderRate 20
+</VirtualHost>" "cannot occur within <VirtualHost> section"
 h_check "Responder ftp:// rejected" bad "OCSPGuardResponder ftp://x/" "OCSPGuardResponder: 'ftp://x/' is not an http:// URL"
 h_check "Proxy with a path rejected" bad "OCSPGuardProxy http://p:3128/x" "OCSPGuardProxy: 'http://p:3128/x' must be http://host:port"
 h_check "OCSPGuard maybe rejected" bad "OCSPGuard maybe" "OCSPGuard must be On or Off"

@@ -96,7 +96,7 @@ h_until 10 good_staple
 took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')
 echo "   first good staple $took s after start"
 h_check "a good staple within 2 s of start (took $took s)" awk -v t="$took" 'BEGIN{exit !(t < 2)}'
-all_fetched() { [ "$(h_log_count a 'good response fetched')" -ge "$N" ]; }
+all_fetched() { [ "$(h_log_count a 'OG00601: .*: good')" -ge "$N" ]; }
 h_check "all $N certificates are fetched" h_until 10 all_fetched
 h_check "every request reached the responder over IPv4" \
     h_eq "$(grep '^request' "$H_DIR/front.log" | grep -vc "peer=\(::ffff:\)\?$V4\$")" 0

@@ -141,8 +141,8 @@ h_check "the forged response was fetched (a refresh happened)" \
 h_check "until the genuine response's nextUpdate only the good staple is sent" \
     h_eq "$(echo $seen | tr ' ' '\n' | sort -u | tr '\n' ' ')" "good "
 h_check "the forged response is logged as refused, naming the signer and why" \
-    h_log_has a 'ocsp_guard:warn.*serial 1001: refresh from .* failed: signer not authorised by the issuer (signed by responder certificate subject CN=Test CA,O=mod_ocsp_guard test, serial [0-9A-F]*: self-signed certificate); still stapling the last good response'
+    h_log_has a 'ocsp_guard:warn.*OG00614: .*serial 1001: .*signer not authorised by the issuer (signed by responder certificate subject CN=Test CA,O=mod_ocsp_guard test, serial [0-9A-F]*: self-signed certificate).* good response'
 no_staple() { [ "$(h_status "$HP")" = none ]; }
 h_check "once it expired no staple is sent, and never the forged revocation" h_until 15 no_staple
-h_check "the forged revocation was never accepted" h_eq "$(h_log_count a 'responder says REVOKED')" 0
+h_check "the forged revocation was never accepted" h_eq "$(h_log_count a 'OG00605:')" 0
 h_done

@@ -27,4 +27,23 @@ h_check "it prints what to run next" grep -q "a2enmod ocsp_guard" "$H_DIR/instal
 h_check "nothing outside DESTDIR changed, no service started or stopped" h_eq "$(system_state)" "$before"
 make -s -C "$H_ROOT" uninstall DESTDIR="$D" >"$H_DIR/uninstall.log" 2>&1
 h_check "make uninstall DESTDIR=... leaves no file behind" h_eq "$(find "$D" -type f | wc -l)" 0
+
+# a machine without the build dependencies (apxs and OpenSSL's headers
+# hidden in a private mount namespace): make says what to install, quietly,
+# and installs nothing
+if unshare -m true 2>/dev/null; then
+    git clone -q "$H_ROOT" "$H_DIR/clone" 2>/dev/null || cp -r "$H_ROOT/." "$H_DIR/clone"
+    rm -rf "$H_DIR/clone/build/out" "$H_DIR/clone/build/obj" "$H_DIR/clone/build/lib"
+    mkdir -p "$H_DIR/empty"
+    before=$(system_state; dpkg -l | md5sum)
+    unshare -m sh -c "mount --bind /dev/null /usr/bin/apxs && mount --bind '$H_DIR/empty' /usr/include/openssl &&
+                      make -C '$H_DIR/clone'" >"$H_DIR/nodeps.log" 2>&1
+    h_check "without build dependencies make fails" test $? -ne 0
+    h_check "naming the packages and the apt-get line" \
+        grep -q "build/deps: install them (as root) with: apt-get install apache2-dev libssl-dev" "$H_DIR/nodeps.log"
+    h_check "and nothing else: no shell noise from asking apxs" h_eq "$(grep -vc '^build/deps:\|^make' "$H_DIR/nodeps.log")" 0
+    h_check "it installed nothing and touched no service" h_eq "$(system_state; dpkg -l | md5sum)" "$before"
+else
+    echo "SKIP - cannot make a mount namespace to hide the build dependencies"
+fi
 h_done

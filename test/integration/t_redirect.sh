@@ -27,11 +27,11 @@ OCSPGuardCache none
 OCSPGuardStartupWait 3
 $(h_vhost "$HP" leaf)" >/dev/null
 h_check "apache2 starts" h_httpd_start a
-failed() { h_log_has a "serial 1001: refresh from .* failed"; }
+failed() { h_log_has a "OG0061[0-7]: .*serial 1001"; }
 h_check "the fetch fails" h_until 10 failed
 h_check "the responder was asked" test "$(h_front_count)" -ge 1
 h_check "nothing reached the redirect target" h_eq "$(grep -c '^request' "$H_DIR/target.log")" 0
 h_check "the log line names the redirect and its Location" \
-    h_log_has a "ocsp_guard:error.*serial 1001: refresh from .* failed: cannot reach the OCSP responder (the responder answered HTTP 302 redirecting to $loc; redirects are not followed)"
+    h_log_has a "ocsp_guard:error.*OG00611: .*serial 1001: .*(the responder answered HTTP 302 redirecting to $loc; redirects are not followed)"
 h_check "no staple is served" h_eq "$(h_status "$HP")" none
 h_done

@@ -48,9 +48,9 @@ h_check "apache2 starts again" h_httpd_start b
 logged_b() { [ -n "$(refresher_of b)" ]; }
 h_until 10 logged_b
 rb=$(refresher_of b)
-failed() { h_log_has b "serial 1001: refresh from .* failed"; }
+failed() { h_log_has b "OG0061[0-7]: .*serial 1001"; }
 h_check "the reset is logged as a failed refresh" h_until 10 failed
-h_check "the failure names the reset" h_log_has b "serial 1001: refresh from .* failed.*Connection reset by peer"
+h_check "the failure names the reset" h_log_has b "OG0061[0-7]: .*serial 1001: .*Connection reset by peer"
 sleep 2
 h_check "the same refresher runs on" kill -0 "$rb"
 h_check "it is still the last one started" h_eq "$(refresher_of b)" "$rb"

@@ -187,6 +187,25 @@ h_vhost() { # h_vhost PORT CERTNAME [extra lines]
 </VirtualHost>"
 }
 
+# h_many_certs N DIR URL: N certificates of the test CA (or PKI=dir's), one
+# key, names h0.bench.example ... (bench/mkcerts), and DIR/index.txt for
+# `openssl ocsp`. Builds mkcerts when it is not built yet.
+h_many_certs() {
+    local pki=${PKI:-$H_DIR/pki}
+    [ -x "$H_ROOT/build/bench/mkcerts" ] || make -s -C "$H_ROOT" build/bench/mkcerts >/dev/null || return 1
+    mkdir -p "$2"
+    "$H_ROOT/build/bench/mkcerts" "$pki/ca.crt" "$pki/ca.key" "$1" "$2" "$3" >&2 || return 1
+    chmod -R a+rX "$2"
+}
+# h_many_vhosts PORT N DIR: a name-based virtual host per certificate of h_many_certs
+h_many_vhosts() {
+    local i pki=${PKI:-$H_DIR/pki}
+    for ((i = 0; i < $2; i++)); do
+        printf '<VirtualHost 127.0.0.1:%s>\n ServerName h%d.bench.example\n SSLEngine on\n SSLCertificateFile %s/c%d.crt\n SSLCertificateKeyFile %s/leaf.key\n SSLCertificateChainFile %s/ca.crt\n</VirtualHost>\n' \
+            "$1" "$i" "$3" "$i" "$3" "$pki"
+    done
+}
+
 h_httpd_start() { # h_httpd_start NAME
     "$H_APACHE2" -f "$H_DIR/$1.conf" -k start
     local rc=$? i

@@ -1,6 +1,7 @@
 /* og_http against tiny HTTP servers of the test's own: redirects are never
  * followed, the proxy environment is never read, and the whole exchange,
- * DNS lookup included, fits in the timeout. */
+ * DNS lookup included, fits in the timeout; and the refresher's fetch on
+ * top of it (og_fetch_and_verify): what each kind of answer comes to. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <check.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #include "og_http.h"
+#include "og_refresher.h"
+#include "testpki.h"
 
 #define MAX_RESP 65536
 
@@ -1240,6 +1243,112 @@ static int can_unshare(char *why, size_t len)
     return n == 0;
 }
 
+/* ---- og_fetch_and_verify: the refresher's exchange over og_http ---- */
+static tp_cert fv_ca, fv_leaf;
+static og_cert *fv_cert;
+static og_target fv_target;
+static char fv_url[64];
+static srv fv_srv;
+
+static void fv_setup(void)
+{
+    char err[256], *pem;
+    fv_ca = tp_ca("Fetch CA");
+    fv_leaf = tp_issue(&fv_ca, "fetch.test", "leaf", "http://127.0.0.1:1/", 0x3001);
+    pem = tp_pair_pem(&fv_leaf, &fv_ca);
+    fv_cert = og_cert_from_pem(pem, strlen(pem), NULL, err, sizeof(err));
+    free(pem);
+    ck_assert_msg(fv_cert != NULL, "%s", err);
+    srv_start(&fv_srv);
+    snprintf(fv_url, sizeof(fv_url), "http://127.0.0.1:%d/", fv_srv.port);
+    memset(&fv_target, 0, sizeof(fv_target));
+    fv_target.cert = fv_cert;
+    fv_target.url = fv_url;
+    fv_target.timeout = 2;
+    fv_target.max_skew = 300;
+}
+
+static void fv_teardown(void)
+{
+    srv_stop(&fv_srv);
+    og_cert_free(fv_cert);
+    tp_free(&fv_ca);
+    tp_free(&fv_leaf);
+}
+
+/* The server answers with head and a good response (or body_text). */
+static void fv_answer(const char *type, const char *status, const char *body_text)
+{
+    char head[256];
+    size_t len;
+    tp_resp_opts o = tp_good_opts(&fv_ca, &fv_leaf, -1, 3600);
+    unsigned char *der = body_text ? NULL : tp_response(&o, &len);
+    if (body_text)
+        len = strlen(body_text);
+    snprintf(head, sizeof(head), "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+             status, type, len);
+    srv_reply(&fv_srv, head, der ? der : (const unsigned char *)body_text, len);
+    OPENSSL_free(der);
+}
+
+START_TEST(fetch_and_verify_outcomes)
+{
+    og_fetch_outcome o;
+    fv_answer("application/ocsp-response", "200 OK", NULL);
+    og_fetch_and_verify(&fv_target, time(NULL), &o);
+    ck_assert_msg(o.verify == OG_VERIFY_OK, "%s", o.why);
+    ck_assert_int_eq(o.info.status, OG_STATUS_GOOD);
+    free(o.der);
+    /* verified at the time given: an hour later the same answer has expired */
+    og_fetch_and_verify(&fv_target, time(NULL) + 7200, &o);
+    ck_assert(o.fetched);
+    ck_assert_int_eq(o.verify, OG_VERIFY_EXPIRED);
+    ck_assert_ptr_null(o.der);
+    srv_reply(&fv_srv, "HTTP/1.0 500 Oops\r\nContent-Length: 0\r\n\r\n", NULL, 0);
+    og_fetch_and_verify(&fv_target, time(NULL), &o);
+    ck_assert(!o.fetched);
+    fv_answer("text/html", "200 OK", NULL);
+    og_fetch_and_verify(&fv_target, time(NULL), &o);
+    ck_assert(!o.fetched);
+    srv_reply(&fv_srv, "", NULL, 0);   /* closes without an answer */
+    og_fetch_and_verify(&fv_target, time(NULL), &o);
+    ck_assert(!o.fetched);
+    /* OpenSSL's client already refuses bodies that are not DER */
+    fv_answer("application/ocsp-response", "200 OK", "\x30\x12 not ocsp at all");
+    og_fetch_and_verify(&fv_target, time(NULL), &o);
+    ck_assert_int_ne(o.verify, OG_VERIFY_OK);
+    ck_assert_ptr_null(o.der);
+    /* a dead responder: connection refused at once */
+    og_target dead = fv_target;
+    dead.url = "http://127.0.0.1:1/";
+    og_fetch_and_verify(&dead, time(NULL), &o);
+    ck_assert(!o.fetched);
+    ck_assert(strlen(o.why) > 0);
+}
+END_TEST
+
+START_TEST(http_get_for_small_post_for_large_requests)
+{
+    unsigned char *req, *resp;
+    size_t req_len, resp_len;
+    char err[256];
+    fv_answer("application/ocsp-response", "200 OK", NULL);
+    ck_assert(og_request_der(fv_cert, &req, &req_len));
+    ck_assert(og_http_fetch_ocsp(fv_url, req, req_len, NULL, 2, OG_MAX_RESPONSE, &resp, &resp_len, err, sizeof(err)));
+    ck_assert_msg(!strncmp(fv_srv.first_line, "GET /", 5), "%s", fv_srv.first_line);
+    free(resp);
+    /* a request whose base64 would exceed 255 bytes goes by POST */
+    unsigned char big[300];
+    memset(big, 0x30, sizeof(big));
+    ck_assert(og_http_fetch_ocsp(fv_url, big, sizeof(big), NULL, 2, OG_MAX_RESPONSE, &resp, &resp_len, err, sizeof(err)));
+    ck_assert_msg(!strncmp(fv_srv.first_line, "POST /", 6), "%s", fv_srv.first_line);
+    free(resp);
+    /* a response larger than allowed is refused */
+    ck_assert(!og_http_fetch_ocsp(fv_url, req, req_len, NULL, 2, 100, &resp, &resp_len, err, sizeof(err)));
+    OPENSSL_free(req);
+}
+END_TEST
+
 static void fill_requests(void)
 {
     memset(small_req, 0x30, sizeof(small_req));
@@ -1265,6 +1374,12 @@ Suite *http_suite(void)
     tcase_add_test(tc, workers_share_kept_connections);
     tcase_add_test(tc, responder_key);
     suite_add_tcase(s, tc);
+    TCase *fv = tcase_create("fetch");
+    tcase_add_checked_fixture(fv, fv_setup, fv_teardown);
+    tcase_set_timeout(fv, 60);
+    tcase_add_test(fv, fetch_and_verify_outcomes);
+    tcase_add_test(fv, http_get_for_small_post_for_large_requests);
+    suite_add_tcase(s, fv);
     TCase *he = tcase_create("dualstack");
     tcase_set_timeout(he, 60);
     tcase_add_test(he, happy_eyeballs_falls_back_from_a_silent_ipv6);

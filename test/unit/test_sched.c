@@ -162,6 +162,100 @@ START_TEST(suspicious_windows_refresh_within_a_week)
 }
 END_TEST
 
+/* The breaker: a responder failing now and then, with answers in between,
+ * never opens: failures must come in a row. Requests in flight when it
+ * opened change nothing; one probe at a time decides; the probe goes
+ * before the earliest staple expires. */
+START_TEST(breaker_needs_failures_in_a_row_and_probes_before_expiry)
+{
+    og_breaker b = { 0 };
+    ck_assert_int_eq(og_breaker_result(&b, 0, 1, 1000, 0), OG_BREAKER_SAME);
+    ck_assert_int_eq(og_breaker_result(&b, 0, 1, 1001, 0), OG_BREAKER_SAME);
+    ck_assert_int_eq(og_breaker_result(&b, 0, 0, 1002, 0), OG_BREAKER_SAME);   /* an answer */
+    ck_assert_int_eq(og_breaker_result(&b, 0, 1, 1003, 0), OG_BREAKER_SAME);
+    ck_assert_int_eq(og_breaker_result(&b, 0, 1, 1004, 0), OG_BREAKER_SAME);
+    ck_assert_int_eq(og_breaker_result(&b, 0, 1, 1005, 1100), OG_BREAKER_DOWN);
+    ck_assert_int_eq(b.probe_at, 1035);
+    /* requests in flight when it opened change nothing, answered or not */
+    ck_assert_int_eq(og_breaker_result(&b, 0, 0, 1006, 0), OG_BREAKER_SAME);
+    ck_assert_int_eq(og_breaker_result(&b, 0, 1, 1006, 0), OG_BREAKER_SAME);
+    ck_assert_int_eq(b.state, OG_BREAKER_OPEN);
+    ck_assert(!og_breaker_probe(&b, 1034));
+    ck_assert(og_breaker_probe(&b, 1035));
+    ck_assert(!og_breaker_probe(&b, 1036));       /* one at a time */
+    /* the staple expiring at 1100 gets a probe 30 s before it */
+    ck_assert_int_eq(og_breaker_result(&b, 1, 1, 1040, 1100), OG_BREAKER_STILL_DOWN);
+    ck_assert_int_eq(b.probe_at, 1070);
+    ck_assert(og_breaker_probe(&b, 1070));
+    og_breaker_probe_cancel(&b);                  /* it did not go: again at once */
+    ck_assert(og_breaker_probe(&b, 1070));
+    ck_assert_int_eq(og_breaker_result(&b, 1, 0, 1071, 0), OG_BREAKER_BACK);
+    ck_assert_int_eq(b.state, OG_BREAKER_CLOSED);
+    ck_assert_int_eq(b.failures, 0);
+}
+END_TEST
+
+/* Probes: 30 s doubling to 15 min; moved to 30 s before the earliest
+ * staple's nextUpdate, never closer than 30 s to each other. */
+START_TEST(probe_times)
+{
+    const time_t t0 = 1700000000;
+    ck_assert_int_eq(og_sched_probe_at(t0, 1, 0), t0 + 30);
+    ck_assert_int_eq(og_sched_probe_at(t0, 2, 0), t0 + 60);
+    ck_assert_int_eq(og_sched_probe_at(t0, 5, 0), t0 + 480);
+    ck_assert_int_eq(og_sched_probe_at(t0, 6, 0), t0 + OG_BREAKER_MAX);
+    ck_assert_int_eq(og_sched_probe_at(t0, 1000, 0), t0 + OG_BREAKER_MAX);
+    /* a staple expiring in 10 min: the 15-min step comes 30 s before it */
+    ck_assert_int_eq(og_sched_probe_at(t0, 9, t0 + 600), t0 + 570);
+    /* within the step anyway: unchanged */
+    ck_assert_int_eq(og_sched_probe_at(t0, 1, t0 + 600), t0 + 30);
+    /* one expiring in 40 s: 30 s from now (10 s before it), no closer */
+    ck_assert_int_eq(og_sched_probe_at(t0, 9, t0 + 40), t0 + 30);
+    /* too close to save (30 s or less): ignored, the caller looks further */
+    ck_assert_int_eq(og_sched_probe_at(t0, 2, t0 + 30), t0 + 60);
+    /* time_t's extremes */
+    ck_assert_int_eq(og_sched_probe_at(INT64_MAX - 10, 3, 0), INT64_MAX);
+    ck_assert_int_eq(og_sched_probe_at(t0, 3, INT64_MAX), t0 + 120);
+}
+END_TEST
+
+/* The token bucket per responder, in simulated time: a request per
+ * interval, counted from when the token is taken; never rate + 1 requests
+ * in any second; no limit at 0. */
+START_TEST(bucket_paces_requests)
+{
+    const int64_t t = 1700000000LL * 1000000, iv = og_bucket_interval(20);
+    og_bucket b = { 0 }, c = { 0 };
+    static int64_t at[1000];
+    int64_t now = t;
+    ck_assert_int_eq(iv, 51000);     /* 1/20 s, and 2 % for the jitter on the way */
+    ck_assert_int_eq(og_bucket_take(&b, 20, t), 0);
+    ck_assert_int_eq(og_bucket_take(&b, 20, t), t + iv);
+    ck_assert_int_eq(og_bucket_take(&b, 20, t + iv - 1), t + iv);
+    ck_assert_int_eq(og_bucket_take(&b, 20, t + iv), 0);
+    /* taken late: the next one counts from then, not from when it was due */
+    ck_assert_int_eq(og_bucket_take(&b, 20, t + 5 * iv), 0);
+    ck_assert_int_eq(og_bucket_take(&b, 20, t + 5 * iv + 1), t + 6 * iv);
+    /* 1,000 requests, each going as soon as it may */
+    for (int k = 0; k < 1000; k++) {
+        int64_t wait;
+        while ((wait = og_bucket_take(&c, 20, now)) != 0)
+            now = wait;
+        at[k] = now;
+    }
+    for (int k = 20; k < 1000; k++)
+        ck_assert_int_ge(at[k] - at[k - 20], 1000000);
+    ck_assert_int_le(at[999] - at[0], 999 * iv);  /* and no slower than the interval */
+    /* whatever the rate, rate + 1 requests never fit in one second */
+    for (unsigned r = 1; r <= 100000; r = r * 3 + 1)
+        ck_assert_int_ge((int64_t)r * og_bucket_interval(r), 1000000);
+    /* a fill of 10,000 at 2,500 a second fits in the 5 s start-up wait */
+    ck_assert_int_lt(9999 * og_bucket_interval(2500), 5000000);
+    for (int k = 0; k < 5; k++)
+        ck_assert_int_eq(og_bucket_take(&b, 0, t), 0);
+}
+END_TEST
+
 Suite *sched_suite(void)
 {
     Suite *s = suite_create("sched");
@@ -174,6 +268,9 @@ Suite *sched_suite(void)
     tcase_add_test(tc, jitter_span_of_two_to_the_32_does_not_divide_by_zero);
     tcase_add_test(tc, absurd_windows_are_handled);
     tcase_add_test(tc, suspicious_windows_refresh_within_a_week);
+    tcase_add_test(tc, breaker_needs_failures_in_a_row_and_probes_before_expiry);
+    tcase_add_test(tc, probe_times);
+    tcase_add_test(tc, bucket_paces_requests);
     suite_add_tcase(s, tc);
     return s;
 }

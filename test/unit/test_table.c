@@ -39,8 +39,8 @@ static void teardown(void)
 
 static og_slot_meta meta(og_cert_status st, time_t next)
 {
-    og_slot_meta m = { st, next - 100, next, next - 100, next - 100, OG_SOURCE_RESPONDER };
-    return m;
+    og_resp_info info = { st, next - 100, next, 1, next - 100, 0 };
+    return og_slot_meta_of(&info, OG_SOURCE_RESPONDER);
 }
 
 START_TEST(find_every_id_and_no_other)

@@ -131,7 +131,7 @@ unsigned char *tp_response(const tp_resp_opts *o, size_t *len)
         OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
         OCSP_CERTID *id = OCSP_cert_to_id(o->id_md ? o->id_md : EVP_sha1(), o->id_subject->cert,
                                           o->id_issuer->cert);
-        time_t now = time(NULL);
+        time_t now = o->at ? o->at : time(NULL);
         ASN1_TIME *thisupd = ASN1_GENERALIZEDTIME_adj(NULL, now, 0, o->this_offset);
         ASN1_TIME *nextupd = o->no_next_update ? NULL : ASN1_GENERALIZEDTIME_adj(NULL, now, 0, o->next_offset);
         ASN1_TIME *revtime = ASN1_GENERALIZEDTIME_adj(NULL, now, 0, -86400);

@@ -41,6 +41,7 @@ typedef struct tp_resp_opts {
     int response_status;         /* OCSP_RESPONSE_STATUS_*, 0 = successful */
     const EVP_MD *id_md;         /* the CertID's hash algorithm; NULL: SHA-1 */
     int id_corrupt;              /* flip a bit of the CertID's TP_NAME_HASH or TP_KEY_HASH */
+    time_t at;                   /* the offsets count from here; 0: now */
 } tp_resp_opts;
 enum { TP_NAME_HASH = 1, TP_KEY_HASH = 2 };
 
