@@ -273,10 +273,9 @@ static int serve_json(request_rec *r)
         else if (*key)
             return say(r, HTTP_BAD_REQUEST, apr_psprintf(p, "unknown parameter '%s': GET takes "
                                                          "id=HEX or serial=HEX and changes nothing",
-                                                         ap_escape_html(p, key)));
+                                                         ap_escape_logitem(p, key)));
     }
     v = snapshot(p);
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     for (int i = 0; i < v->n; i++) {
         const cert_view *c = &v->certs[i];
         if ((want_id && strcasecmp(want_id, hex_id(p, c->t->cert->id))) ||
@@ -378,7 +377,6 @@ static void serve_metrics(request_rec *r)
     const char **labels = apr_pcalloc(p, sizeof(*labels) * (apr_size_t)(v->n ? v->n : 1));
     apr_uint64_t cumulative = 0;
     ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (r->header_only)
         return;
     for (int i = 0; i < v->n; i++)
@@ -465,6 +463,9 @@ int guard_status_handler(request_rec *r)
         ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
+    /* what they show is data, never a page to run */
+    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (json)
         return serve_json(r);
     serve_metrics(r);
