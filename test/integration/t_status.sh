@@ -25,7 +25,7 @@ h_check "?auto: OCSPGuardHandshakesUnstapled counts the 2 without a staple" \
 # ---- server-status?auto
 s_curl "/server-status?auto" > "$H_DIR/auto.txt"
 auto_has() { grep -qx "$1" "$H_DIR/auto.txt"; }
-for kv in "OCSPGuardCertificates: 3" "OCSPGuardStapled: 2" "OCSPGuardFailing: 1" "OCSPGuardRevoked: 1" \
+for kv in "OCSPGuardCertificates: 4" "OCSPGuardStapled: 3" "OCSPGuardFailing: 1" "OCSPGuardRevoked: 1" \
           "OCSPGuardExpired: 0" "OCSPGuardMustStapleUnstapled: 1"; do
     h_check "?auto: $kv" auto_has "$kv"
 done
@@ -40,6 +40,8 @@ h_check "?auto: CacheType: OCSP with its directory" \
 s_curl "/server-status" > "$H_DIR/status.html"
 html_has() { grep -qF -- "$1" "$H_DIR/status.html"; }
 h_check "HTML: the mod_ocsp_guard section" html_has "<h2>mod_ocsp_guard: OCSP stapling</h2>"
+h_check "HTML: the RSA certificate's row" \
+    html_has "<tr><td>alias.test.example:$HP</td><td>CN=alias.test.example</td><td>2001</td><td>good</td>"
 h_check "HTML: the good row (vhost, subject, serial, status)" \
     html_has "<tr><td>localhost:$HP</td><td>CN=localhost</td><td>1001</td><td>good</td>"
 h_check "HTML: the failing row: none, must-staple, one failure or more, the HTTP 500" \
@@ -70,17 +72,17 @@ def rfc3339(c, key):
         return c[key + "_unix"] is None
     return calendar.timegm(time.strptime(c[key], "%Y-%m-%dT%H:%M:%SZ")) == c[key + "_unix"]
 by = {c["serial"]: c for c in doc["certificates"]}
-check("three certificates", sorted(by) == ["1001", "1002", "2A5B"])
-check("summary", doc["summary"] == {"certificates": 3, "stapled": 2, "failing": 1, "revoked": 1,
+check("four certificates", sorted(by) == ["1001", "1002", "2001", "2A5B"])
+check("summary", doc["summary"] == {"certificates": 4, "stapled": 3, "failing": 1, "revoked": 1,
                                      "expired": 0, "must_staple_unstapled": 1})
-check("fetches ok >= 2 and error >= 1", doc["fetches"]["ok"] >= 2 and doc["fetches"]["error"] >= 1)
+check("fetches ok >= 3 and error >= 1", doc["fetches"]["ok"] >= 3 and doc["fetches"]["error"] >= 1)
 check("no shared tier", doc["shared_cache"] is None and doc["refresher_restarts"] == 0)
 for c in doc["certificates"]:
     for k in ("this_update", "next_update", "produced_at", "next_refresh", "last_fetch",
               "failing_since", "last_error_at"):
         check(c["serial"] + ": " + k + " agrees in both forms", rfc3339(c, k))
     check(c["serial"] + ": id is 40 hex digits", len(c["id"]) == 40 and int(c["id"], 16) >= 0)
-g, f, r = by["1001"], by["1002"], by["2A5B"]
+g, f, r, rsa = by["1001"], by["1002"], by["2A5B"], by["2001"]
 check("good: status", (g["status"], g["stapled"], g["source"]) == ("good", True, "responder"))
 check("good: both virtual hosts, in configuration order, and the file",
       g["virtual_hosts"] == [{"name": "localhost:" + hp, "file": pki + "/leaf.crt"},
@@ -92,6 +94,9 @@ check("good: fetch ok, no failure", (g["last_fetch_result"], g["consecutive_fail
                                      g["failing_since"]) == ("ok", 0, None, None))
 check("good: skew", isinstance(g["clock_skew_seconds"], int) and abs(g["clock_skew_seconds"]) <= 5)
 check("good: handshakes", g["handshakes"]["stapled"] >= 3 and g["handshakes"]["unstapled"] == 0)
+# primed before the ECDSA one (key type order), configured after it: matched by content
+check("rsa: its own file in the shared virtual host", rsa["status"] == "good" and
+      rsa["virtual_hosts"] == [{"name": "alias.test.example:" + hp, "file": pki + "/rsa.crt"}])
 check("failing: status", (f["status"], f["stapled"], f["source"], f["must_staple"]) == ("none", False, None, True))
 check("failing: vhost and file", f["virtual_hosts"] == [{"name": "localhost:" + hp2, "file": pki + "/muststaple.crt"}])
 check("failing: failures, error", f["consecutive_failures"] >= 1 and f["last_fetch_result"] == "error" and
