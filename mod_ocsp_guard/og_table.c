@@ -493,8 +493,10 @@ static int attempt_slot(void *ctx)
     return read_slot(a->t, a->slot, a->buf, a->cap, a->len, a->meta);
 }
 
-static int read_waiting(const og_table *t, unsigned slot, unsigned char *buf, size_t cap,
-                        size_t *len, og_slot_meta *meta)
+/* Out of line too: og_table_read's fast path stays as small as it was. */
+static __attribute__((noinline)) int read_waiting(const og_table *t, unsigned slot,
+                                                  unsigned char *buf, size_t cap, size_t *len,
+                                                  og_slot_meta *meta)
 {
     slot_read a = { t, slot, buf, cap, len, meta };
     return retry_read(attempt_slot, &a);
