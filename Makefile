@@ -7,12 +7,12 @@ include apxs.mk
 # The pure cores, one list each: built once per flavour into a static
 # library that the modules, the unit tests, the fuzzers and the benches link.
 OG_SRC       := mod_ocsp_guard/og_text.c mod_ocsp_guard/og_clock.c mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c \
-                mod_ocsp_guard/og_sched.c \
+                mod_ocsp_guard/og_sched.c mod_ocsp_guard/og_notify.c mod_ocsp_guard/og_control.c \
                 mod_ocsp_guard/og_table.c mod_ocsp_guard/og_refresher.c
 SOC_SRC      := socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/soc_redis.c
 # The httpd glue of each module.
 GUARD_GLUE   := mod_ocsp_guard/guard_log.c mod_ocsp_guard/guard_cache.c mod_ocsp_guard/guard_config.c \
-                mod_ocsp_guard/guard_registry.c mod_ocsp_guard/guard_table.c \
+                mod_ocsp_guard/guard_registry.c mod_ocsp_guard/guard_table.c mod_ocsp_guard/guard_control.c \
                 mod_ocsp_guard/guard_process.c mod_ocsp_guard/guard_check.c mod_ocsp_guard/guard_status.c \
                 mod_ocsp_guard/mod_ocsp_guard.c
 SOCACHE_GLUE := socache_ocsp/mod_socache_ocsp.c
@@ -103,10 +103,10 @@ build/asan/mod_socache_ocsp.so: $(SOCACHE_GLUE) $(SOCACHE_HDR) build/lib/san/lib
 # Check tests of the pure cores, plain and under ASan+UBSan.
 UNIT_CFLAGS := -O1 -g $(WARN) -Imod_ocsp_guard -Isocache_ocsp $(shell pkg-config --cflags check 2>/dev/null)
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpthread
-UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/simclock.c test/unit/test_ocsp.c test/unit/test_sched.c \
+UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/testlog.c test/unit/simclock.c test/unit/test_ocsp.c test/unit/test_sched.c \
                test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
-               test/unit/test_http.c test/unit/test_redis.c \
-               test/unit/test_text.c
+               test/unit/test_http.c test/unit/test_redis.c test/unit/test_notify.c \
+               test/unit/test_control.c test/unit/test_text.c
 UNIT_DEPS   := $(UNIT_SRC) $(wildcard test/unit/*.h) $(GUARD_HDR)
 
 build/unit/unit_tests: $(UNIT_DEPS) build/lib/libog.a build/lib/libsoc.a
@@ -139,7 +139,8 @@ integration: test-deps
 	bash test/integration/run.sh
 
 SAN_TESTS := basic graceful persist cluster configtest dump_ocsp refresher_restart proxy redirect \
-             refresher_life symlink redis_hostile rollback forged keepalive dualstack rate status metrics
+             refresher_life symlink redis_hostile rollback forged keepalive dualstack rate \
+             control notify status metrics
 test-sanitize: modules $(ASAN_MODULES)
 	H_SANITIZE=1 bash test/integration/run.sh $(SAN_TESTS:%=test/integration/t_%.sh)
 

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -58,6 +59,7 @@ void *guard_config_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(responder_rate);
     MERGE_PTR(cache_spec);
     MERGE_INT(config_check_strict);
+    MERGE_PTR(notify_argv);
     return m;
 }
 
@@ -158,6 +160,32 @@ static const char *set_config_check(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+/* The program is judged now, as root reads the configuration: an absolute
+ * path to an executable file. It runs as the server's user, from the
+ * refresher, with the reason and the certificate's name after these. */
+static const char *set_notify_cmd(cmd_parms *cmd, void *dc, int argc, char *const argv[])
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_array_header_t *a;
+    struct stat st;
+    (void)dc;
+    if (err)
+        return err;
+    if (argc < 1)
+        return "OCSPGuardNotifyCmd: the program's absolute path is missing";
+    if (argv[0][0] != '/')
+        return apr_psprintf(cmd->pool, "OCSPGuardNotifyCmd: '%s' is not an absolute path", argv[0]);
+    if (stat(argv[0], &st) != 0)
+        return apr_psprintf(cmd->pool, "OCSPGuardNotifyCmd: '%s': %s", argv[0], strerror(errno));
+    if (!S_ISREG(st.st_mode) || !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+        return apr_psprintf(cmd->pool, "OCSPGuardNotifyCmd: '%s' is not an executable file", argv[0]);
+    a = apr_array_make(cmd->pool, argc, sizeof(const char *));
+    for (int i = 0; i < argc; i++)
+        APR_ARRAY_PUSH(a, const char *) = apr_pstrdup(cmd->pool, argv[i]);
+    conf_of(cmd)->notify_argv = a;
+    return NULL;
+}
+
 const command_rec guard_config_cmds[] = {
     AP_INIT_FLAG("OCSPGuard", set_enabled, NULL, RSRC_CONF,
                  "On|Off: let mod_ocsp_guard staple this server's certificates (default On)"),
@@ -181,5 +209,8 @@ const command_rec guard_config_cmds[] = {
                   "PROVIDER:ARGS socache for verified responses, or none"),
     AP_INIT_TAKE1("OCSPGuardConfigCheck", set_config_check, NULL, RSRC_CONF,
                   "relaxed|strict: whether configtest warnings fail the test too (default relaxed)"),
+    AP_INIT_TAKE_ARGV("OCSPGuardNotifyCmd", set_notify_cmd, NULL, RSRC_CONF,
+                      "/path/to/program [args]: run for each certificate state change with the "
+                      "reason and the certificate's name after args (default none)"),
     { NULL }
 };

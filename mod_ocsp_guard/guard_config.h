@@ -31,6 +31,7 @@ typedef struct guard_server_conf {
     int responder_rate;          /* requests a second per responder; 0: no limit */
     const char *cache_spec;      /* as configured: "provider:args", "none", or NULL (default) */
     int config_check_strict;     /* OCSPGuardConfigCheck strict: configtest warnings fail too */
+    apr_array_header_t *notify_argv; /* OCSPGuardNotifyCmd: program, then its arguments; NULL: none */
 } guard_server_conf;
 
 /* The settings in effect for s (a virtual host or the main server). */

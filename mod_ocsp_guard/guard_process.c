@@ -14,6 +14,7 @@
 #include "apr_thread_proc.h"
 
 #include "guard_config.h"
+#include "guard_control.h"
 #include "guard_log.h"
 #include "guard_process.h"
 #include "guard_table.h"
@@ -45,11 +46,35 @@ void guard_process_reset(void)
     memset(&refresher, 0, sizeof(refresher));
 }
 
+/* OCSPGuardNotifyCmd for the refresher, each certificate named by the
+ * ServerName of its first virtual host (as mod_md names a domain). */
+static void notify_config(server_rec *s, og_refresher_cfg *cfg, og_notify_cfg *notify)
+{
+    const apr_array_header_t *argv = guard_conf(s)->notify_argv;
+    const apr_array_header_t *places = refresher.registry->places;
+    const char **names;
+    if (!argv)
+        return;
+    names = apr_palloc(refresher.pconf, sizeof(*names) * ((apr_size_t)places->nelts + 1));
+    for (int i = 0; i < places->nelts; i++) {
+        const server_rec *v = APR_ARRAY_IDX(places, i, const guard_place *)->s;
+        names[i] = v->server_hostname ? v->server_hostname : "localhost";
+    }
+    memset(notify, 0, sizeof(*notify));
+    notify->argv = (const char *const *)argv->elts;
+    notify->argc = (unsigned)argv->nelts;
+    notify->log = guard_log_core;
+    notify->log_baton = s;
+    cfg->notify = notify;
+    cfg->names = names;
+}
+
 static void refresher_main(pid_t parent)
 {
     static volatile sig_atomic_t never = 0;
     server_rec *s = refresher.s;
     og_refresher_cfg cfg;
+    og_notify_cfg notify;
     og_cache_ops ops;
     sigset_t all;
     int sig;
@@ -85,6 +110,8 @@ static void refresher_main(pid_t parent)
     cfg.log_baton = s;
     cfg.parent = parent;
     cfg.stop = &never;
+    cfg.control = guard_control_current();
+    notify_config(s, &cfg, &notify);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00402) "refresher %ld started for %u "
                  "certificate(s)", (long)getpid(), cfg.ntargets);
     og_refresher_run(&cfg);

@@ -1,7 +1,7 @@
 /* mod_ocsp_guard glue, process room: the refresher process (forked by the
  * parent, running as the server's user, restarted when it dies), the
  * start-up wait, and the parent's watch over the staples from the MPM's
- * monitor hook. Depends on guard_table, guard_registry, guard_cache,
+ * monitor hook. Depends on guard_control, guard_table, guard_registry, guard_cache,
  * guard_config and guard_log. */
 #ifndef GUARD_PROCESS_H
 #define GUARD_PROCESS_H

@@ -26,6 +26,15 @@ guard_registry *guard_registry_current(void)
     return registry;
 }
 
+const unsigned char (*guard_registry_ids(const guard_registry *r))[OG_ID_LEN]
+{
+    const og_target *t = (const og_target *)r->targets->elts;
+    unsigned char (*ids)[OG_ID_LEN] = apr_palloc(r->pool, (apr_size_t)r->targets->nelts * OG_ID_LEN + 1);
+    for (int i = 0; i < r->targets->nelts; i++)
+        memcpy(ids[t[i].slot], t[i].cert->id, OG_ID_LEN);
+    return (const unsigned char (*)[OG_ID_LEN])ids;
+}
+
 static apr_status_t registry_cleanup(void *data)
 {
     guard_registry *r = data;

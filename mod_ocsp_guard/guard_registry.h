@@ -46,6 +46,10 @@ int guard_registry_cert_files(server_rec *s, apr_pool_t *p, apr_array_header_t *
  * place, "vhost HOST:PORT[ and N more], FILE, subject ..., serial ...". */
 void guard_registry_name_places(guard_registry *r);
 
+/* The ids of r's certificates, slot by slot (allocated from r's pool): what
+ * the shared regions of this generation are laid out by. */
+const unsigned char (*guard_registry_ids(const guard_registry *r))[OG_ID_LEN];
+
 /* This pass's registry, or NULL when nothing was primed. */
 guard_registry *guard_registry_current(void);
 

@@ -16,6 +16,7 @@
 
 #include "og_text.h"
 #include "guard_config.h"
+#include "guard_control.h"
 #include "guard_log.h"
 #include "guard_registry.h"
 #include "guard_status.h"
@@ -231,10 +232,10 @@ static const char *serial_key(apr_pool_t *p, const char *hex)
     return k;
 }
 
-static int all_hex(const char *s, size_t min, size_t max)
+static int all_hex(const char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n < min || n > max)
+    if (n < 1 || n > max)
         return 0;
     for (; *s; s++) {
         if (!apr_isxdigit(*s))
@@ -255,7 +256,8 @@ static int say(request_rec *r, int status, const char *line)
 static int serve_json(request_rec *r)
 {
     apr_pool_t *p = r->pool;
-    const char *args = r->args, *want_id = NULL, *want_serial = NULL;
+    const char *args = r->args, *want_serial = NULL, *id_text = NULL;
+    unsigned char want_id[OG_ID_LEN];
     status_view *v;
     int shown = 0;
     while (args && *args) {
@@ -263,9 +265,9 @@ static int serve_json(request_rec *r)
         char *key = ap_getword(p, (const char **)&val, '=');
         if (ap_unescape_url(key) != OK || ap_unescape_url(val) != OK)
             return say(r, HTTP_BAD_REQUEST, "malformed query string");
-        if (!strcmp(key, "id") && all_hex(val, 2 * OG_ID_LEN, 2 * OG_ID_LEN))
-            want_id = apr_pstrdup(p, val);
-        else if (!strcmp(key, "serial") && all_hex(val, 1, 80))
+        if (!strcmp(key, "id") && guard_control_parse_id(val, want_id))
+            id_text = val;
+        else if (!strcmp(key, "serial") && all_hex(val, 80))
             want_serial = serial_key(p, val);
         else if (!strcmp(key, "id") || !strcmp(key, "serial"))
             return say(r, HTTP_BAD_REQUEST, apr_psprintf(p, "%s must be hexadecimal (id: the 40 digits "
@@ -278,7 +280,7 @@ static int serve_json(request_rec *r)
     v = snapshot(p);
     for (int i = 0; i < v->n; i++) {
         const cert_view *c = &v->certs[i];
-        if ((want_id && strcasecmp(want_id, hex_id(p, c->t->cert->id))) ||
+        if ((id_text && memcmp(want_id, c->t->cert->id, OG_ID_LEN)) ||
             (want_serial && strcmp(want_serial, serial_key(p, c->t->cert->serial))))
             continue;
         if (!shown++) {
@@ -305,10 +307,10 @@ static int serve_json(request_rec *r)
         }
         json_cert(r, c);
     }
-    if (!shown && (want_id || want_serial))
+    if (!shown && (id_text || want_serial))
         return say(r, HTTP_NOT_FOUND, apr_psprintf(p, "no certificate with %s %s is stapled by "
-                                                   "mod_ocsp_guard", want_id ? "id" : "serial",
-                                                   want_id ? want_id : want_serial));
+                                                   "mod_ocsp_guard", id_text ? "id" : "serial",
+                                                   id_text ? id_text : want_serial));
     if (!shown) {
         ap_set_content_type(r, "application/json");
         if (!r->header_only)

@@ -29,21 +29,16 @@ og_table *guard_table_create(server_rec *s, const guard_registry *r, int *carrie
     apr_pool_t *proc_pool = s->process->pool;
     apr_shm_t *shm = NULL, *old = NULL;
     unsigned n = (unsigned)r->targets->nelts;
-    unsigned char (*ids)[OG_ID_LEN] = apr_palloc(r->pool, (apr_size_t)n * OG_ID_LEN + 1);
-    const og_target *t = (const og_target *)r->targets->elts;
     og_table *table;
     apr_status_t rv;
 
-    for (unsigned i = 0; i < n; i++)
-        memcpy(ids[i], t[i].cert->id, OG_ID_LEN);
     rv = apr_shm_create(&shm, og_table_size(n), NULL, proc_pool);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, GUARD_LOGNO(00301) "cannot create shared memory "
                      "for %u staples; handshakes get no staple", n);
         return NULL;
     }
-    table = og_table_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n,
-                          (const unsigned char (*)[OG_ID_LEN])ids);
+    table = og_table_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n, guard_registry_ids(r));
     apr_pool_userdata_get((void **)&old, TABLE_KEY, proc_pool);
     *carried = 0;
     *restarted = old != NULL;

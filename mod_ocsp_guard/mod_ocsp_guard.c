@@ -17,6 +17,7 @@
 #include "guard_cache.h"
 #include "guard_check.h"
 #include "guard_config.h"
+#include "guard_control.h"
 #include "guard_log.h"
 #include "guard_process.h"
 #include "guard_registry.h"
@@ -66,6 +67,7 @@ static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     int carried = 0, restarted = 0;
     (void)plog;
     guard_table_forget();
+    guard_control_forget();
     guard_process_reset();
     if (guard_registry_dry_run())
         return OK;               /* the first pass does no network work */
@@ -76,6 +78,7 @@ static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     guard_registry_name_places(r);
     if (!guard_table_create(s, r, &carried, &restarted))
         return OK;               /* handshakes go without staples; the error is logged */
+    guard_control_create(s, r, guard_table_current());
     cache = apr_pcalloc(pconf, sizeof(*cache));
     guard_cache_open(pconf, ptemp, s, gc->cache_spec, cache);
     if (guard_process_start(s, pconf, r, cache) != APR_SUCCESS)
@@ -123,7 +126,9 @@ static void register_hooks(apr_pool_t *p)
     /* last: the files mod_ssl loads once every module added its own */
     ap_hook_ssl_add_cert_files(guard_registry_cert_files, NULL, NULL, APR_HOOK_REALLY_LAST);
     APR_OPTIONAL_HOOK(ap, status_hook, guard_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
+    /* ocsp-guard-status: GET is guard_status's, POST guard_control's */
     ap_hook_handler(guard_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(guard_control_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 module AP_MODULE_DECLARE_DATA ocsp_guard_module = {

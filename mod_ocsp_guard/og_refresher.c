@@ -46,6 +46,19 @@ typedef struct responder {
     int paced;                   /* the rate has made a request wait (logged once) */
 } responder;
 
+/* The main loop's, for run-time control and notifications ("Run-time
+ * control" below). */
+typedef struct control_state {
+    og_notifier *notifier;       /* NULL: no OCSPGuardNotifyCmd */
+    og_notify_mem *own_mem;      /* per target, when there is no control region */
+    time_t *forced_at;           /* per target: the last refresh asked at run time */
+    unsigned char *store_pending;/* per target: an import to store in the cache */
+    uint32_t requests_seen;
+    int rescan;                  /* refreshes left asked (busy): look again next pass */
+    unsigned char *buf;          /* an import, copied out of its mailbox */
+    int ready;                   /* 0: out of memory at start, none of this runs */
+} control_state;
+
 typedef struct refresher {
     const og_refresher_cfg *cfg;
     const og_clock *clock;
@@ -64,6 +77,7 @@ typedef struct refresher {
     pthread_mutex_t pace_lock;
     pthread_cond_t pace;
     int pace_stop;
+    control_state ctl;
 } refresher;
 
 #define LOG(r, level, ...) OG_LOG((r)->cfg->log, (r)->cfg->log_baton, level, __VA_ARGS__)
@@ -294,7 +308,7 @@ static void schedule_refresh(refresher *r, unsigned i, const og_resp_info *info,
 }
 
 /* Where an accepted response came from: the ID and words of its line. */
-enum via { VIA_RESPONDER, VIA_CACHE, VIA_SHARED_AT_START, VIA_SHARED };
+enum via { VIA_RESPONDER, VIA_CACHE, VIA_SHARED_AT_START, VIA_SHARED, VIA_IMPORT };
 static const struct {
     const char *id, *how;
 } via_line[] = {
@@ -302,6 +316,7 @@ static const struct {
     [VIA_CACHE] = { OG_LOGNO(00602), "loaded from the cache" },
     [VIA_SHARED_AT_START] = { OG_LOGNO(00603), "loaded from the cache (shared tier)" },
     [VIA_SHARED] = { OG_LOGNO(00604), "adopted from the shared cache" },
+    [VIA_IMPORT] = { OG_LOGNO(01015), "imported" },
 };
 
 /* Logs a success: one info line per refresh, with what an operator needs to
@@ -924,6 +939,232 @@ static int group_responders(refresher *r)
     return 1;
 }
 
+/* ---- Run-time control and notifications ----
+ * The main loop, once a second: refreshes asked through the control region,
+ * imports from its mailboxes (verified and accepted as any response), and a
+ * look at every certificate for notifications. */
+
+static int control_start(refresher *r)
+{
+    unsigned n = r->cfg->ntargets ? r->cfg->ntargets : 1;
+    control_state *c = &r->ctl;
+    c->forced_at = calloc(n, sizeof(*c->forced_at));
+    c->store_pending = calloc(n, 1);
+    c->own_mem = r->cfg->control ? NULL : calloc(n, sizeof(*c->own_mem));
+    c->buf = r->cfg->control ? malloc(OG_CONTROL_BOX_CAP) : NULL;
+    if (r->cfg->notify && !(c->notifier = og_notifier_new(r->cfg->notify)))
+        return 0;
+    if (!c->forced_at || !c->store_pending || (!r->cfg->control && !c->own_mem) ||
+        (r->cfg->control && !c->buf))
+        return 0;
+    if (r->cfg->control)
+        og_control_sweep(r->cfg->control, now_s(r), 1);
+    return c->ready = 1;
+}
+
+static void control_end(refresher *r)
+{
+    og_notifier_free(r->ctl.notifier);
+    free(r->ctl.forced_at);
+    free(r->ctl.store_pending);
+    free(r->ctl.own_mem);
+    free(r->ctl.buf);
+}
+
+/* Refresh requests: due now, unless the certificate is being worked on or
+ * was forced less than OG_CONTROL_REFRESH_EVERY ago (then next pass). */
+static void take_refresh_requests(refresher *r, time_t now)
+{
+    og_control *c = r->cfg->control;
+    uint32_t req = og_control_requests(c);
+    logq q = { 0 };
+    if (req == r->ctl.requests_seen && !r->ctl.rescan)
+        return;
+    r->ctl.requests_seen = req;
+    r->ctl.rescan = 0;
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+        const og_target *t = &r->cfg->targets[i];
+        target_state *s = &r->st[i];
+        if (!og_control_take_refresh(c, t->slot))
+            continue;
+        if (s->busy || now - r->ctl.forced_at[i] < OG_CONTROL_REFRESH_EVERY) {
+            og_control_keep_refresh(c, t->slot);
+            r->ctl.rescan = 1;
+            continue;
+        }
+        r->ctl.forced_at[i] = now;
+        s->due = now;
+        /* its responder is down: the operator's request is the probe's time */
+        if (r->resp[s->responder].breaker.state == OG_BREAKER_OPEN &&
+            r->resp[s->responder].breaker.probe_at > now)
+            r->resp[s->responder].breaker.probe_at = now;
+        LOGQ(r, &q, OG_LOG_INFO, OG_LOGNO(01014) "%s: refresh from %s asked at run time",
+             t->cert->name, t->url);
+    }
+    r->clock->wake(r->clock->baton, &r->wake);
+    pthread_mutex_unlock(&r->lock);
+    logq_flush(r, &q);
+}
+
+/* One import, verified like a fetched response and accepted by the same
+ * rule; the verdict and a one-line reason go back to the child. */
+static og_import_verdict import_one(refresher *r, unsigned i, const unsigned char *der, size_t len,
+                                    time_t now, char *reason, size_t cap)
+{
+    const og_target *t = &r->cfg->targets[i];
+    og_import_verdict v = OG_IMPORT_INVALID;
+    og_resp_info info;
+    char why[256], tu[32], nu[32];
+    logq q = { 0 };
+    og_verify_result res = og_verify_response(t->cert, der, len, now, t->max_skew, &info, why, sizeof(why));
+    if (res != OG_VERIFY_OK) {
+        snprintf(reason, cap, "refused: %s (%.150s)", og_verify_result_name(res), why);
+    } else if (!og_status_staplable(info.status)) {
+        snprintf(reason, cap, "refused: the response says %s, which is not stapled",
+                 og_status_name(info.status));
+    } else {
+        og_format_time(info.this_update, tu, sizeof(tu));
+        og_format_time(info.next_update, nu, sizeof(nu));
+        pthread_mutex_lock(&r->lock);
+        switch (accept_locked(r, i, &info, der, len, OG_SOURCE_IMPORT, now, &q)) {
+        case ACCEPT_PUBLISHED:
+            log_success(r, i, &info, now, VIA_IMPORT, &q);
+            r->ctl.store_pending[i] = 1;
+            snprintf(reason, cap, "stapled: %s response, thisUpdate %s, nextUpdate %s",
+                     og_status_name(info.status), tu, nu);
+            v = OG_IMPORT_STAPLED;
+            break;
+        case ACCEPT_SAME:
+            snprintf(reason, cap, "refused: this response (thisUpdate %s) is stapled already", tu);
+            v = OG_IMPORT_OLDER;
+            break;
+        case ACCEPT_OLDER:
+            describe_older(&r->st[i], &info, why, sizeof(why));
+            snprintf(reason, cap, "refused: %.180s", why);
+            v = OG_IMPORT_OLDER;
+            break;
+        default:
+            snprintf(reason, cap, "refused: %zu bytes, more than the %d a staple may have", len,
+                     OG_SLOT_CAPACITY);
+            v = OG_IMPORT_TOO_LARGE;
+            break;
+        }
+        pthread_mutex_unlock(&r->lock);
+        logq_flush(r, &q);
+    }
+    if (v == OG_IMPORT_STAPLED)
+        LOG(r, OG_LOG_NOTICE, OG_LOGNO(01011) "%s: imported response %s", t->cert->name, reason);
+    else
+        LOG(r, OG_LOG_WARN, OG_LOGNO(01012) "%s: imported response %s", t->cert->name, reason);
+    return v;
+}
+
+static void take_imports(refresher *r, time_t now)
+{
+    og_control *c = r->cfg->control;
+    unsigned slot;
+    size_t len;
+    int box;
+    while ((box = og_control_take_import(c, og_table_count(r->cfg->table), now, &slot, r->ctl.buf,
+                                         OG_CONTROL_BOX_CAP, &len)) >= 0) {
+        char reason[200] = "no such certificate";
+        og_import_verdict v = OG_IMPORT_NO_SLOT;
+        for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+            if (r->cfg->targets[i].slot == slot) {
+                v = import_one(r, i, r->ctl.buf, len, now, reason, sizeof(reason));
+                break;
+            }
+        }
+        og_control_answer(c, box, v, reason, now);
+    }
+}
+
+/* Stores imported responses once no worker holds their certificate (a
+ * worker's cache I/O for the same id must not overlap ours). */
+static void store_imports(refresher *r, time_t now)
+{
+    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+        const og_target *t = &r->cfg->targets[i];
+        og_slot_meta m;
+        size_t len = 0;
+        int mine;
+        if (!r->ctl.store_pending[i])
+            continue;
+        pthread_mutex_lock(&r->lock);
+        if ((mine = !r->st[i].busy)) {
+            r->st[i].busy = 1;
+            r->ctl.store_pending[i] = 0;
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (!mine)
+            continue;
+        /* what the slot holds now: a worker may have published a newer one */
+        if (og_table_read(r->cfg->table, t->slot, cache_buf, sizeof(cache_buf), &len, &m) && len &&
+            og_meta_stapled(&m, now)) {
+            og_resp_info info = { m.status, m.this_update, m.next_update, 1, m.produced_at, 0 };
+            store_response(r, i, cache_buf, len, &info, now);
+        }
+        pthread_mutex_lock(&r->lock);
+        r->st[i].busy = 0;
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+/* A look at every certificate; what changed goes to OCSPGuardNotifyCmd. */
+static void notify_pass(refresher *r, time_t now)
+{
+    if (!r->ctl.notifier)
+        return;
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < r->cfg->ntargets; i++) {
+        const og_target *t = &r->cfg->targets[i];
+        og_notify_mem *mem = r->cfg->control ? og_control_notify_mem(r->cfg->control, t->slot)
+                                             : &r->ctl.own_mem[i];
+        og_notify_event ev = { 0, r->cfg->names ? r->cfg->names[i] : NULL, t->cert, t->url, 0 };
+        og_notify_facts f;
+        og_slot_meta m;
+        if (!mem || !og_table_read(r->cfg->table, t->slot, NULL, 0, NULL, &m))
+            continue;
+        f.stapled = og_meta_stapled(&m, now);
+        f.status = m.status;
+        f.this_update = m.this_update;
+        f.next_update = m.next_update;
+        f.fresh_source = m.source == OG_SOURCE_RESPONDER || m.source == OG_SOURCE_IMPORT;
+        f.failures = r->st[i].failures;
+        f.not_renewing = r->st[i].repeats > 0;
+        f.must_staple = t->cert->must_staple;
+        og_notifier_look(r->ctl.notifier, mem, &f, now, &ev);
+    }
+    pthread_mutex_unlock(&r->lock);
+    og_notifier_tick(r->ctl.notifier);
+}
+
+/* The main loop's pause: a second, or less when a child asks for work. A
+ * simulated clock (tests) moves only while every thread waits on it: there
+ * the pause is the clock's, and requests are seen at the next second. */
+static void control_sleep(refresher *r)
+{
+    if (r->ctl.ready && r->cfg->control && r->clock == og_clock_real())
+        og_control_wait(r->cfg->control, r->ctl.requests_seen, 1000);
+    else
+        nap_until(r, r->clock->now(r->clock->baton) + OG_USEC);
+}
+
+static void control_pass(refresher *r, time_t now)
+{
+    if (!r->ctl.ready)
+        return;
+    if (r->cfg->control) {
+        og_control_beat(r->cfg->control, now);
+        og_control_sweep(r->cfg->control, now, 0);
+        take_refresh_requests(r, now);
+        take_imports(r, now);
+        store_imports(r, now);
+    }
+    notify_pass(r, now);
+}
+
 int og_refresher_run(const og_refresher_cfg *cfg)
 {
     refresher r;
@@ -953,6 +1194,8 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         r.fetch = http_fetch;
         r.fetch_baton = r.http;
     }
+    if (!control_start(&r))
+        LOG(&r, OG_LOG_ERR, OG_LOGNO(01016) "out of memory: no run-time control and no notifications");
     {
         logq q = { 0 };
         load_initial(&r, now_s(&r), &q);
@@ -981,7 +1224,8 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         og_http_client_sweep(r.http);
         if (cfg->cache && cfg->shared_state)
             og_table_note_shared_cache(cfg->table, cfg->shared_state(cfg->cache->baton));
-        nap_until(&r, r.clock->now(r.clock->baton) + OG_USEC);
+        control_pass(&r, now_s(&r));
+        control_sleep(&r);
     }
     pthread_mutex_lock(&r.lock);
     r.stopping = 1;
@@ -994,6 +1238,7 @@ int og_refresher_run(const og_refresher_cfg *cfg)
     for (unsigned i = 0; i < started; i++)
         pthread_join(workers[i], NULL);
     og_http_client_free(r.http);
+    control_end(&r);
     pthread_cond_destroy(&r.pace);
     pthread_mutex_destroy(&r.pace_lock);
     pthread_cond_destroy(&r.wake);

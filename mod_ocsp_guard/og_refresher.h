@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <sys/types.h>
 #include "og_clock.h"
+#include "og_control.h"
+#include "og_notify.h"
 #include "og_ocsp.h"
 #include "og_table.h"
 
@@ -66,6 +68,11 @@ typedef struct og_refresher_cfg {
     const og_clock *clock;       /* NULL: the real one */
     og_fetch_fn *fetch;          /* NULL: og_http */
     void *fetch_baton;
+    /* Run-time control: refresh requests and imports from the children, and
+     * where notifications are remembered. NULL: none (memory of its own). */
+    og_control *control;
+    const og_notify_cfg *notify; /* OCSPGuardNotifyCmd; NULL: no notifications */
+    const char *const *names;    /* per target, its name in notifications; NULL: subjects */
 } og_refresher_cfg;
 
 /* Loads what the table and the cache already hold, then refreshes until

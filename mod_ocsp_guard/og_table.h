@@ -35,11 +35,11 @@ typedef struct og_slot_meta {
 } og_slot_meta;
 
 /* RESTART: carried over a graceful restart (the slot's own meta; status
- * views keep the source it had). PEER: a cluster peer's response from the
- * shared cache tier. IMPORT: handed in by an operator. */
+ * views keep the source it had). IMPORT: handed in by an operator. PEER: a
+ * cluster peer's response from the shared cache tier. */
 enum { OG_SOURCE_NONE = 0, OG_SOURCE_RESPONDER = 1, OG_SOURCE_CACHE = 2, OG_SOURCE_RESTART = 3,
-       OG_SOURCE_PEER = 4, OG_SOURCE_IMPORT = 5 };
-/* "none", "responder", "cache", "memory", "peer", "import" */
+       OG_SOURCE_IMPORT = 4, OG_SOURCE_PEER = 5 };
+/* "none", "responder", "cache", "memory", "import", "peer" */
 const char *og_source_name(uint32_t source);
 /* The metadata of a verified response from source: the one way to fill it. */
 og_slot_meta og_slot_meta_of(const og_resp_info *info, uint32_t source);

@@ -20,7 +20,8 @@ OCSPGuardProxy http://127.0.0.1:3128
 OCSPGuardStartupWait 3
 OCSPGuardFetchConcurrency 8
 OCSPGuardResponderRate 0
-OCSPGuardCache ocsp:$H_DIR/cache"
+OCSPGuardCache ocsp:$H_DIR/cache
+OCSPGuardNotifyCmd /bin/true --some arg"
 h_check "Syntax OK printed" grep -q "Syntax OK" "$H_DIR/ct.out"
 bad() { # bad "DIRECTIVE LINE" "EXPECTED TEXT"
     if configtest "$1"; then
@@ -49,6 +50,17 @@ h_check "a bad socache_ocsp argument in OCSPGuardCache fails, naming the part" \
 h_check "a relative cache directory fails" bad "OCSPGuardCache ocsp:relative/dir" "must be an absolute path"
 h_check "a bad Redis address in SSLStaplingCache fails too (mod_ssl calls create)" \
     bad "SSLStaplingCache ocsp:$H_DIR/c,redis=nohostport" "redis='nohostport' is not HOST:PORT"
+h_check "NotifyCmd with a relative path rejected" bad "OCSPGuardNotifyCmd bin/true" \
+    "OCSPGuardNotifyCmd: 'bin/true' is not an absolute path"
+h_check "NotifyCmd naming a missing file rejected" bad "OCSPGuardNotifyCmd $H_DIR/nosuch" \
+    "OCSPGuardNotifyCmd: '$H_DIR/nosuch': No such file or directory"
+h_check "NotifyCmd naming a file that is not executable rejected" bad "OCSPGuardNotifyCmd $H_DIR/pki/ca.crt" \
+    "OCSPGuardNotifyCmd: '$H_DIR/pki/ca.crt' is not an executable file"
+h_check "NotifyCmd naming a directory rejected" bad "OCSPGuardNotifyCmd /usr/bin" "is not an executable file"
+h_check "NotifyCmd without a program rejected" bad "OCSPGuardNotifyCmd" "OCSPGuardNotifyCmd"
+h_check "NotifyCmd inside a virtual host rejected" bad "<VirtualHost 127.0.0.1:1>
+OCSPGuardNotifyCmd /bin/true
+</VirtualHost>" "cannot occur within <VirtualHost> section"
 h_check "StartupWait inside a virtual host rejected" bad "<VirtualHost 127.0.0.1:1>
 OCSPGuardStartupWait 3
 </VirtualHost>" "cannot occur within <VirtualHost> section"

@@ -16,7 +16,15 @@
 #include "og_refresher.h"
 #include "og_sched.h"
 #include "simclock.h"
+#include "testlog.h"
 #include "testpki.h"
+
+/* the shared log capture (testlog.c) under this file's names */
+#define test_log tl_log
+#define log_tail tl_tail
+#define log_count tl_count
+#define log_line_has tl_line_has
+#define log_hook tl_hook
 
 #define MAX_CERTS 200
 
@@ -98,47 +106,7 @@ static og_cert *cert, *cert_b;
 static void *mem;
 static og_table *table;                /* slot 0: cert, slot 1: cert_b */
 static og_target target, target_b;
-static char logbuf[1 << 20];
-static size_t loglen;
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static void (*log_hook)(const char *line);   /* called with each line, outside log_lock */
 static int (*shared_state_hook)(void *baton);  /* cfg.shared_state of the next start */
-
-static void test_log(void *baton, const char *file, int lineno, int level, const char *fmt, ...)
-{
-    va_list ap;
-    char line[1024];
-    (void)baton;
-    (void)file;
-    (void)lineno;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&log_lock);
-    int n = snprintf(logbuf + loglen, sizeof(logbuf) - loglen, "%d %s\n", level, line);
-    if (n > 0)
-        loglen += (size_t)n < sizeof(logbuf) - loglen ? (size_t)n : sizeof(logbuf) - loglen - 1;
-    pthread_mutex_unlock(&log_lock);
-    if (log_hook)
-        log_hook(line);
-}
-
-/* The end of the log, for failure messages (Check caps their size). */
-static const char *log_tail(void)
-{
-    return loglen > 3000 ? logbuf + loglen - 3000 : logbuf;
-}
-
-static int log_count(const char *needle)
-{
-    int n = 0;
-    pthread_mutex_lock(&log_lock);
-    for (const char *p = logbuf; (p = strstr(p, needle)); p++)
-        n++;
-    pthread_mutex_unlock(&log_lock);
-    return n;
-}
-
 /* Lines saying a refresh failed, at warning or error level (OG00610-00617). */
 static int failure_lines(void)
 {
@@ -196,10 +164,8 @@ static void setup(void)
     requests = 0;
     fixed_served = 0;
     in_flight = max_in_flight = 0;
-    log_hook = NULL;
     shared_state_hook = NULL;
-    logbuf[0] = '\0';
-    loglen = 0;
+    tl_reset();
 }
 
 static void teardown(void)
@@ -456,23 +422,6 @@ static int gate_wait(int seconds)
     int open = gate_opened;
     pthread_mutex_unlock(&gate_lock);
     return open;
-}
-
-/* A line of the log holding both strings. */
-static int log_line_has(const char *a, const char *b)
-{
-    int found = 0;
-    pthread_mutex_lock(&log_lock);
-    for (const char *p = logbuf; *p && !found;) {
-        const char *e = strchr(p, '\n');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        char line[1024];
-        snprintf(line, sizeof(line), "%.*s", (int)n, p);
-        found = strstr(line, a) && strstr(line, b);
-        p += n + (e ? 1 : 0);
-    }
-    pthread_mutex_unlock(&log_lock);
-    return found;
 }
 
 static int slot_meta(unsigned slot, og_slot_meta *m)
