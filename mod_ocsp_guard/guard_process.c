@@ -23,6 +23,7 @@ APLOG_USE_MODULE(ocsp_guard);
 
 #define RESPAWN_INTERVAL apr_time_from_sec(5)
 #define MUST_STAPLE_REPEAT 60
+#define REFRESHER_STOP_WAIT_MS 5000
 
 /* What the parent's monitor pass remembers per certificate, to rate-limit. */
 typedef struct watch_state {
@@ -160,6 +161,21 @@ static apr_status_t refresher_spawn(void)
     return APR_SUCCESS;
 }
 
+/* 1 once pid is reaped, 0 when it is still there after ms. */
+static int reaped_within(pid_t pid, int ms)
+{
+    for (int waited = 0;; waited += 10) {
+        pid_t got = waitpid(pid, NULL, WNOHANG);
+        if (got == pid || (got < 0 && errno != EINTR))
+            return 1;
+        if (waited >= ms)
+            return 0;
+        apr_sleep(apr_time_from_msec(10));
+    }
+}
+
+/* The refresher runs as the server's user, who can stop it (SIGSTOP) or
+ * slow it: the parent asks, then waits a bounded time, then kills. */
 static apr_status_t refresher_stop(void *data)
 {
     (void)data;
@@ -168,8 +184,15 @@ static apr_status_t refresher_stop(void *data)
         refresher.pid = 0;
         apr_proc_other_child_unregister(refresher.s);
         kill(pid, SIGTERM);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        kill(pid, SIGCONT);      /* a stopped process acts on SIGTERM only once it runs */
+        if (!reaped_within(pid, REFRESHER_STOP_WAIT_MS)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, refresher.s, GUARD_LOGNO(00408) "refresher "
+                         "process %ld did not stop within %d ms; killed", (long)pid,
+                         REFRESHER_STOP_WAIT_MS);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
     }
     return APR_SUCCESS;
 }

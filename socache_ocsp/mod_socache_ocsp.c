@@ -205,7 +205,7 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
     const char *consumer = consumer_name(cname, p);
     sweep_ctx ctx = { inst, s };
     soc_walk w;
-    int rc;
+    int rc, timed_out;
     (void)hints;
     inst->dir = consumer_dir(inst, cname, p);
     /* Creates what is missing (root-owned, 0755) and hands only a consumer
@@ -223,8 +223,10 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
     /* The directory's content is the server's user's to write: read and
      * delete it as that user, so nothing planted there is ever acted on
      * with root's rights. */
-    rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), sweep_as_server_user, &ctx)
+    errno = 0;
+    rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), sweep_as_server_user, &ctx, SOC_RUN_AS_TIMEOUT_MS)
                         : sweep_as_server_user(&ctx);
+    timed_out = rc < 0 && errno == ETIMEDOUT;
     if (rc == 2) {
         ap_log_error(APLOG_MARK, APLOG_ERR, APR_EACCES, s, SOC_LOGNO(00807) "socache ocsp: %s is not writable by the "
                      "server's user; it existed already and is left as it is: give it to that "
@@ -234,7 +236,8 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
     if (rc != 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00808) "socache ocsp: could not sweep %s as the "
                      "server's user (%s); continuing without the sweep", inst->dir,
-                     rc == 126 ? "cannot switch to that user" : "no process");
+                     rc == 126 ? "cannot switch to that user"
+                     : timed_out ? "it did not finish within the time allowed and was killed" : "no process");
     if (*inst->args.redis_host) {
         char err[512];
         inst->redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
@@ -580,7 +583,7 @@ static const char *socache_ocsp_selftest(ap_socache_instance_t *inst, server_rec
     if (w.fd < 0)
         return w.missing ? NULL : apr_pstrdup(p, w.msg);
     {
-        int rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), server_user_can_write, &w.fd)
+        int rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), server_user_can_write, &w.fd, SOC_RUN_AS_TIMEOUT_MS)
                                 : server_user_can_write(&w.fd);
         if (rc != 0)
             problem = apr_psprintf(p, "cannot write in %s as the server's user (%s)", dir,
