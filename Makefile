@@ -6,14 +6,15 @@ include apxs.mk
 # ------------------------------------------------------------------ sources
 # The pure cores, one list each: built once per flavour into a static
 # library that the modules, the unit tests, the fuzzers and the benches link.
-OG_SRC       := mod_ocsp_guard/og_clock.c mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c mod_ocsp_guard/og_sched.c \
-                mod_ocsp_guard/og_notify.c mod_ocsp_guard/og_control.c \
+OG_SRC       := mod_ocsp_guard/og_text.c mod_ocsp_guard/og_clock.c mod_ocsp_guard/og_ocsp.c mod_ocsp_guard/og_http.c \
+                mod_ocsp_guard/og_sched.c mod_ocsp_guard/og_notify.c mod_ocsp_guard/og_control.c \
                 mod_ocsp_guard/og_table.c mod_ocsp_guard/og_refresher.c
 SOC_SRC      := socache_ocsp/soc_record.c socache_ocsp/soc_path.c socache_ocsp/soc_redis.c
 # The httpd glue of each module.
 GUARD_GLUE   := mod_ocsp_guard/guard_log.c mod_ocsp_guard/guard_cache.c mod_ocsp_guard/guard_config.c \
                 mod_ocsp_guard/guard_registry.c mod_ocsp_guard/guard_table.c mod_ocsp_guard/guard_control.c \
-                mod_ocsp_guard/guard_process.c mod_ocsp_guard/guard_check.c mod_ocsp_guard/mod_ocsp_guard.c
+                mod_ocsp_guard/guard_process.c mod_ocsp_guard/guard_check.c mod_ocsp_guard/guard_status.c \
+                mod_ocsp_guard/mod_ocsp_guard.c
 SOCACHE_GLUE := socache_ocsp/mod_socache_ocsp.c
 
 MODULES := build/out/mod_ocsp_guard.so build/out/mod_socache_ocsp.so
@@ -105,7 +106,7 @@ UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lssl -lcrypto -lpth
 UNIT_SRC    := test/unit/test_main.c test/unit/testpki.c test/unit/testlog.c test/unit/simclock.c test/unit/test_ocsp.c test/unit/test_sched.c \
                test/unit/test_table.c test/unit/test_refresher.c test/unit/test_record.c \
                test/unit/test_http.c test/unit/test_redis.c test/unit/test_notify.c \
-               test/unit/test_control.c
+               test/unit/test_control.c test/unit/test_text.c
 UNIT_DEPS   := $(UNIT_SRC) $(wildcard test/unit/*.h) $(GUARD_HDR)
 
 build/unit/unit_tests: $(UNIT_DEPS) build/lib/libog.a build/lib/libsoc.a
@@ -139,7 +140,7 @@ integration: test-deps
 
 SAN_TESTS := basic graceful persist cluster configtest dump_ocsp refresher_restart proxy redirect \
              refresher_life symlink redis_hostile rollback forged keepalive dualstack rate \
-             control notify muststaple_wait startup
+             control notify status metrics muststaple_wait startup
 test-sanitize: modules $(ASAN_MODULES)
 	H_SANITIZE=1 bash test/integration/run.sh $(SAN_TESTS:%=test/integration/t_%.sh)
 

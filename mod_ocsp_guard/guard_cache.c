@@ -134,6 +134,19 @@ static int cache_store(void *baton, const unsigned char *id, const unsigned char
     return rv == APR_SUCCESS;
 }
 
+#define SHARED_PROBE_IDLE 10   /* seconds without Redis traffic before a PING */
+
+int guard_cache_shared_state(void *baton)
+{
+    guard_cache *c = baton;
+    APR_OPTIONAL_FN_TYPE(socache_ocsp_redis_up) *up = APR_RETRIEVE_OPTIONAL_FN(socache_ocsp_redis_up);
+    int state;
+    if (!c || !c->provider || strcmp(c->provider->name, "ocsp") || !up)
+        return OG_SHARED_NONE;
+    state = up(c->instance, c->s, SHARED_PROBE_IDLE);
+    return state < 0 ? OG_SHARED_NONE : state ? OG_SHARED_UP : OG_SHARED_DOWN;
+}
+
 void guard_cache_ops(guard_cache *c, og_cache_ops *ops)
 {
     memset(ops, 0, sizeof(*ops));

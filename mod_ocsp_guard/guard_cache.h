@@ -41,5 +41,9 @@ void guard_cache_ops(guard_cache *c, og_cache_ops *ops);
  * guard_cache_open put off: the refresher runs it once it has read the
  * records it needs (as the server's user). Nothing for other providers. */
 void guard_cache_sweep(guard_cache *c);
+/* The refresher's og_refresher_cfg.shared_state for the cache of
+ * guard_cache_ops (baton): socache_ocsp's Redis tier's health, probed when
+ * idle for 10 s; OG_SHARED_NONE for other providers or no Redis tier. */
+int guard_cache_shared_state(void *baton);
 
 #endif

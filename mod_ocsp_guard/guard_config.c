@@ -101,9 +101,19 @@ static const char *set_int(cmd_parms *cmd, void *dc, const char *arg)
 static const char *check_http_url(cmd_parms *cmd, const char *arg, int path_allowed)
 {
     apr_uri_t uri;
+    char *end;
+    long port;
     if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname ||
-        strcasecmp(uri.scheme, "http"))
+        !*uri.hostname || strcasecmp(uri.scheme, "http"))
         return apr_psprintf(cmd->pool, "%s: '%s' is not an http:// URL with a host",
+                            cmd->cmd->name, arg);
+    /* credentials would be neither sent nor kept out of the log lines that
+     * name the responder or proxy */
+    if (uri.user || uri.password)
+        return apr_psprintf(cmd->pool, "%s: '%s': user names and passwords in the URL are not "
+                            "supported", cmd->cmd->name, arg);
+    if (uri.port_str && (port = strtol(uri.port_str, &end, 10), *end || port < 1 || port > 65535))
+        return apr_psprintf(cmd->pool, "%s: '%s': the port must be a number from 1 to 65535",
                             cmd->cmd->name, arg);
     if (!path_allowed && uri.path && strcmp(uri.path, "/") && *uri.path)
         return apr_psprintf(cmd->pool, "%s: '%s' must be http://host:port without a path",

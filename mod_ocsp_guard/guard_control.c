@@ -175,8 +175,7 @@ static int read_body(request_rec *r, apr_size_t limit, char **buf, apr_size_t *l
     return got < 0 ? HTTP_BAD_REQUEST : OK;
 }
 
-/* 1 and the 20 bytes when hex is 40 hexadecimal digits. */
-static int parse_id(const char *hex, unsigned char id[OG_ID_LEN])
+int guard_control_parse_id(const char *hex, unsigned char id[OG_ID_LEN])
 {
     if (strlen(hex) != 2 * OG_ID_LEN)
         return 0;
@@ -303,7 +302,7 @@ int guard_control_handler(request_rec *r)
                       "(SHA-1 of its DER)%s", strcmp(p.action, "refresh") ? "" : ", or all");
     if (!strcmp(p.id, "all") && !strcmp(p.action, "refresh")) {
         slot = -1;
-    } else if (!parse_id(p.id, id)) {
+    } else if (!guard_control_parse_id(p.id, id)) {
         return refuse(r, HTTP_BAD_REQUEST, "id must be 40 hexadecimal digits (SHA-1 of the "
                       "certificate's DER)%s", strcmp(p.action, "refresh") ? "" : " or all");
     } else if (!table || (slot = og_table_find(table, id, OG_ID_LEN)) < 0) {

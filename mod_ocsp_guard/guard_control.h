@@ -22,6 +22,10 @@ og_control *guard_control_create(server_rec *s, const guard_registry *r, const o
 og_control *guard_control_current(void);
 void guard_control_forget(void);
 
+/* 1 and the 20 bytes when hex is 40 hexadecimal digits (a certificate's id,
+ * in the handlers' id= parameter). */
+int guard_control_parse_id(const char *hex, unsigned char id[OG_ID_LEN]);
+
 /* The handler hook: POST (and other non-GET methods) for the
  * ocsp-guard-status handler; DECLINED for everything else. */
 int guard_control_handler(request_rec *r);

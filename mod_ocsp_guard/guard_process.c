@@ -30,6 +30,7 @@ APLOG_USE_MODULE(ocsp_guard);
 #define LOCAL_STALL apr_time_from_sec(2)
 #define LOCAL_WAIT_MAX apr_time_from_sec(60)
 #define LOCAL_POLL apr_time_from_msec(5)
+#define REFRESHER_STOP_WAIT_MS 5000
 
 /* What the parent's monitor pass remembers per certificate, to rate-limit. */
 typedef struct watch_state {
@@ -69,13 +70,13 @@ static void *sweep_thread(void *arg)
 static void notify_config(server_rec *s, og_refresher_cfg *cfg, og_notify_cfg *notify)
 {
     const apr_array_header_t *argv = guard_conf(s)->notify_argv;
-    const apr_array_header_t *vhosts = refresher.registry->vhosts;
+    const apr_array_header_t *places = refresher.registry->places;
     const char **names;
     if (!argv)
         return;
-    names = apr_palloc(refresher.pconf, sizeof(*names) * ((apr_size_t)vhosts->nelts + 1));
-    for (int i = 0; i < vhosts->nelts; i++) {
-        const server_rec *v = APR_ARRAY_IDX(vhosts, i, const server_rec *);
+    names = apr_palloc(refresher.pconf, sizeof(*names) * ((apr_size_t)places->nelts + 1));
+    for (int i = 0; i < places->nelts; i++) {
+        const server_rec *v = APR_ARRAY_IDX(places, i, const guard_place *)->s;
         names[i] = v->server_hostname ? v->server_hostname : "localhost";
     }
     memset(notify, 0, sizeof(*notify));
@@ -123,6 +124,7 @@ static void refresher_main(pid_t parent)
     cfg.responder_rate = (unsigned)guard_conf(s)->responder_rate;
     guard_cache_ops(refresher.cache, &ops);
     cfg.cache = ops.load ? &ops : NULL;
+    cfg.shared_state = guard_cache_shared_state;
     cfg.log = guard_log_core;
     cfg.log_baton = s;
     cfg.parent = parent;
@@ -151,11 +153,16 @@ static void refresher_maint(int reason, void *data, apr_wait_t status)
                      (long)refresher.pid, (int)status);
         apr_proc_other_child_unregister(s);
         refresher.pid = 0;
+        /* counted where every child can read it (ocsp_guard_refresher_restarts_total) */
+        if (guard_table_current())
+            og_table_note_restart(guard_table_current());
         break;
     default:
         break;
     }
 }
+
+static apr_status_t refresher_stop(void *data);
 
 static apr_status_t refresher_spawn(void)
 {
@@ -168,9 +175,30 @@ static apr_status_t refresher_spawn(void)
     refresher.spawned = apr_time_now();
     refresher.proc.pid = pid;
     apr_proc_other_child_register(&refresher.proc, refresher_maint, refresher.s, NULL, refresher.pconf);
+    /* Registering puts APR's own unregistering cleanup on pconf; ours must
+     * run before it (cleanups run last-registered first), or it would
+     * unregister a record APR already dropped, which crashes in APR. A
+     * respawn from the monitor hook registers anew, so move ours after. */
+    apr_pool_cleanup_kill(refresher.pconf, NULL, refresher_stop);
+    apr_pool_cleanup_register(refresher.pconf, NULL, refresher_stop, apr_pool_cleanup_null);
     return APR_SUCCESS;
 }
 
+/* 1 once pid is reaped, 0 when it is still there after ms. */
+static int reaped_within(pid_t pid, int ms)
+{
+    for (int waited = 0;; waited += 10) {
+        pid_t got = waitpid(pid, NULL, WNOHANG);
+        if (got == pid || (got < 0 && errno != EINTR))
+            return 1;
+        if (waited >= ms)
+            return 0;
+        apr_sleep(apr_time_from_msec(10));
+    }
+}
+
+/* The refresher runs as the server's user, who can stop it (SIGSTOP) or
+ * slow it: the parent asks, then waits a bounded time, then kills. */
 static apr_status_t refresher_stop(void *data)
 {
     (void)data;
@@ -179,8 +207,15 @@ static apr_status_t refresher_stop(void *data)
         refresher.pid = 0;
         apr_proc_other_child_unregister(refresher.s);
         kill(pid, SIGTERM);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        kill(pid, SIGCONT);      /* a stopped process acts on SIGTERM only once it runs */
+        if (!reaped_within(pid, REFRESHER_STOP_WAIT_MS)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, refresher.s, GUARD_LOGNO(00408) "refresher "
+                         "process %ld did not stop within %d ms; killed", (long)pid,
+                         REFRESHER_STOP_WAIT_MS);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
     }
     return APR_SUCCESS;
 }
@@ -198,7 +233,6 @@ apr_status_t guard_process_start(server_rec *s, apr_pool_t *pconf, guard_registr
                      "process; handshakes get no staple");
         return rv;
     }
-    apr_pool_cleanup_register(pconf, NULL, refresher_stop, apr_pool_cleanup_null);
     return APR_SUCCESS;
 }
 

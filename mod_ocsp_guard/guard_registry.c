@@ -54,7 +54,8 @@ static guard_registry *registry_get(server_rec *s)
         registry = apr_pcalloc(p, sizeof(*registry));
         registry->pool = p;
         registry->targets = apr_array_make(p, 16, sizeof(og_target));
-        registry->vhosts = apr_array_make(p, 16, sizeof(const server_rec *));
+        registry->places = apr_array_make(p, 16, sizeof(guard_place *));
+        registry->files = apr_hash_make(p);
         registry->by_id = apr_hash_make(p);
         registry->declined = apr_hash_make(p);
         registry->issuers = og_issuer_cache_new();
@@ -63,13 +64,97 @@ static guard_registry *registry_get(server_rec *s)
     return registry;
 }
 
-static void log_declined(guard_registry *r, server_rec *s, const char *id, const char *why)
+
+/* A virtual host's certificate files and how many of its certificates
+ * were primed so far. */
+typedef struct server_files {
+    apr_array_header_t *files;   /* const char * */
+    int primed;
+} server_files;
+
+int guard_registry_cert_files(server_rec *s, apr_pool_t *p, apr_array_header_t *cert_files,
+                              apr_array_header_t *key_files)
 {
+    guard_registry *r;
+    server_files *sf;
+    (void)p;
+    (void)key_files;
+    if (guard_registry_dry_run() || !guard_conf(s)->enabled)
+        return DECLINED;
+    r = registry_get(s);
+    sf = apr_pcalloc(r->pool, sizeof(*sf));
+    sf->files = apr_array_copy(r->pool, cert_files);
+    apr_hash_set(r->files, apr_pmemdup(r->pool, &s, sizeof(s)), sizeof(s), sf);
+    return DECLINED;
+}
+
+/* Which of s's files holds the certificate primed with pem. mod_ssl primes
+ * a virtual host's certificates by key type, not in file order, and skips
+ * some, so the k-th prime is tried against the k-th file first, then the
+ * others; a match is checked on the file's text (og_cert_file_is), cheap
+ * enough for thousands at start-up. */
+static const char *file_of(guard_registry *r, const server_rec *s, const char *pem,
+                           const unsigned char *id)
+{
+    server_files *sf = apr_hash_get(r->files, &s, sizeof(s));
+    size_t len = strlen(pem);
+    int n, k;
+    if (!sf)
+        return NULL;
+    n = sf->files->nelts;
+    k = sf->primed++;
+    for (int j = 0; j < n; j++) {
+        const char *f = APR_ARRAY_IDX(sf->files, (k + j) % n, const char *);
+        if (og_cert_file_is(f, pem, len, id))
+            return f;
+    }
+    return NULL;
+}
+
+static void log_declined(guard_registry *r, server_rec *s, const char *id, const char *pem,
+                         const char *why)
+{
+    const char *file;
     if (apr_hash_get(r->declined, id, OG_ID_LEN))
         return;
     apr_hash_set(r->declined, apr_pmemdup(r->pool, id, OG_ID_LEN), OG_ID_LEN, "");
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00201) "%s: %s; mod_ocsp_guard does "
-                 "not staple it", guard_log_vhost(r->pool, s), why);
+    if (!APLOG_IS_LEVEL(s, APLOG_INFO))
+        return;                  /* spare the file lookup */
+    file = file_of(r, s, pem, (const unsigned char *)id);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, GUARD_LOGNO(00201) "%s%s%s%s: %s; mod_ocsp_guard does "
+                 "not staple it", guard_log_vhost(r->pool, s), file ? " (" : "", file ? file : "",
+                 file ? ")" : "", why);
+}
+
+/* mod_ssl primes the virtual hosts last-configured first (httpd keeps
+ * them in that order): putting each place in front lists them in
+ * configuration order, so a certificate is named by the first virtual host
+ * that configures it. */
+static void add_place(guard_registry *r, int slot, const server_rec *s, const char *file)
+{
+    guard_place *pl = apr_pcalloc(r->pool, sizeof(*pl));
+    pl->s = s;
+    pl->vhost = guard_log_vhost(r->pool, s);
+    pl->file = file;
+    if (slot == r->places->nelts)
+        APR_ARRAY_PUSH(r->places, guard_place *) = NULL;
+    pl->next = APR_ARRAY_IDX(r->places, slot, guard_place *);
+    APR_ARRAY_IDX(r->places, slot, guard_place *) = pl;
+}
+
+void guard_registry_name_places(guard_registry *r)
+{
+    og_target *t = (og_target *)r->targets->elts;
+    for (int i = 0; i < r->targets->nelts; i++) {
+        const guard_place *first = APR_ARRAY_IDX(r->places, i, guard_place *), *pl;
+        int more = 0;
+        for (pl = first->next; pl; pl = pl->next)
+            more++;
+        og_cert_set_place(t[i].cert, apr_psprintf(r->pool, "vhost %s%s%s%s%s", first->vhost,
+                                                  more ? apr_psprintf(r->pool, " and %d more", more) : "",
+                                                  first->file ? " (" : "", first->file ? first->file : "",
+                                                  first->file ? ")" : ""));
+    }
 }
 
 static int prime_one(server_rec *s, apr_pool_t *p, const char *id, const char *pem)
@@ -80,24 +165,27 @@ static int prime_one(server_rec *s, apr_pool_t *p, const char *id, const char *p
     og_target *t;
     char err[256];
     const char *url;
-    if (apr_hash_get(r->by_id, id, OG_ID_LEN))
-        return OK;               /* the same certificate in another virtual host */
+    if ((t = apr_hash_get(r->by_id, id, OG_ID_LEN))) {
+        /* the same certificate in another virtual host */
+        add_place(r, (int)t->slot, s, file_of(r, s, pem, (const unsigned char *)id));
+        return OK;
+    }
     if (apr_hash_get(r->declined, id, OG_ID_LEN))
         return DECLINED;
     cert = og_cert_from_pem(pem, strlen(pem), r->issuers, err, sizeof(err));
     if (!cert) {
-        log_declined(r, s, id, apr_psprintf(p, "cannot read the certificate chain (%s)", err));
+        log_declined(r, s, id, pem, apr_psprintf(p, "cannot read the certificate chain (%s)", err));
         return DECLINED;
     }
     url = gc->responder ? gc->responder : cert->ocsp_url;
     if (!url) {
-        log_declined(r, s, id, apr_psprintf(p, "%s has no OCSP responder URL (no AIA OCSP entry "
+        log_declined(r, s, id, pem, apr_psprintf(p, "%s has no OCSP responder URL (no AIA OCSP entry "
                                             "and no OCSPGuardResponder)", cert->name));
         og_cert_free(cert);
         return DECLINED;
     }
     if (strncasecmp(url, "http://", 7)) {
-        log_declined(r, s, id, apr_psprintf(p, "%s: responder URL %s is not http://", cert->name, url));
+        log_declined(r, s, id, pem, apr_psprintf(p, "%s: responder URL %s is not http://", cert->name, url));
         og_cert_free(cert);
         return DECLINED;
     }
@@ -109,7 +197,7 @@ static int prime_one(server_rec *s, apr_pool_t *p, const char *id, const char *p
     t->timeout = gc->timeout;
     t->max_skew = gc->max_skew;
     t->slot = (unsigned)(r->targets->nelts - 1);
-    APR_ARRAY_PUSH(r->vhosts, const server_rec *) = s;
+    add_place(r, (int)t->slot, s, file_of(r, s, pem, (const unsigned char *)id));
     apr_hash_set(r->by_id, apr_pmemdup(r->pool, id, OG_ID_LEN), OG_ID_LEN, t);
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "%s: %s will be stapled from %s%s",
                  guard_log_vhost(p, s), cert->name, url, cert->must_staple ? " (must-staple)" : "");

@@ -11,6 +11,7 @@
 #include "http_ssl.h"
 #include "ap_mmn.h"
 #include "mpm_common.h"
+#include "mod_status.h"
 
 #include "og_table.h"
 #include "guard_cache.h"
@@ -20,6 +21,7 @@
 #include "guard_log.h"
 #include "guard_process.h"
 #include "guard_registry.h"
+#include "guard_status.h"
 #include "guard_table.h"
 
 #if !AP_MODULE_MAGIC_AT_LEAST(20120211, 105)
@@ -34,22 +36,26 @@ static int guard_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_si
     return guard_registry_prime(s, p, id, id_len, pem);
 }
 
-/* The handshake path: a lookup in shared memory, nothing else; only a
+/* The handshake path: a lookup in shared memory and a counter; only a
  * must-staple certificate without a staple may wait for its fetch in
- * flight (guard_table_staple_wait), polling, never holding a lock. */
+ * flight (guard_table_staple_wait), polling, never holding a lock. The
+ * handshake is counted once, after any wait, with what it finally got. */
 static int guard_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_size_t id_len,
                                ap_ssl_ocsp_copy_resp *cb, void *userdata)
 {
     og_table *table = guard_table_current();
     unsigned char der[OG_SLOT_CAPACITY];
     size_t len = 0;
-    int slot;
+    int slot, stapled;
     (void)c;
     if (!table || (slot = og_table_find(table, (const unsigned char *)id, id_len)) < 0)
         return DECLINED;
+    stapled = og_table_staple(table, (unsigned)slot, time(NULL), der, sizeof(der), &len) ||
+              guard_table_staple_wait(s, (unsigned)slot, der, sizeof(der), &len);
+    /* mod_ssl asks only for clients that sent status_request */
+    og_table_count_handshake(table, (unsigned)slot, stapled);
     /* mod_ssl leaves its result unset: answer with (NULL, 0) when there is nothing. */
-    if (og_table_staple(table, (unsigned)slot, time(NULL), der, sizeof(der), &len) ||
-        guard_table_staple_wait(s, (unsigned)slot, der, sizeof(der), &len))
+    if (stapled)
         cb(der, len, userdata);
     else
         cb(NULL, 0, userdata);
@@ -72,6 +78,7 @@ static int guard_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "no certificate to staple");
         return OK;
     }
+    guard_registry_name_places(r);
     if (!guard_table_create(s, r, &carried, &restarted))
         return OK;               /* handshakes go without staples; the error is logged */
     guard_control_create(s, r, guard_table_current());
@@ -118,6 +125,11 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(guard_post_config, after_ssl, NULL, APR_HOOK_LAST);
     ap_hook_monitor(guard_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(guard_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* last: the files mod_ssl loads once every module added its own */
+    ap_hook_ssl_add_cert_files(guard_registry_cert_files, NULL, NULL, APR_HOOK_REALLY_LAST);
+    APR_OPTIONAL_HOOK(ap, status_hook, guard_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
+    /* ocsp-guard-status: GET is guard_status's, POST guard_control's */
+    ap_hook_handler(guard_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(guard_control_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

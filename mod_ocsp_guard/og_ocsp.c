@@ -1,10 +1,12 @@
 /* OCSP core: certificate pairs, request building and response verification. */
 #include "og_ocsp.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -113,13 +115,25 @@ static char *serial_text(const ASN1_INTEGER *serial_number)
     return strdup(serial);
 }
 
-static char *display_name(const char *subject, const char *serial)
+/* "subject S, serial N", after "PLACE, " when there is a place. */
+static char *display_name(const char *place, const char *subject, const char *serial)
 {
-    size_t need = strlen(subject) + strlen(serial) + 32;
+    size_t need = (place ? strlen(place) : 0) + strlen(subject) + strlen(serial) + 32;
     char *out = malloc(need);
     if (out)
-        snprintf(out, need, "subject %s, serial %s", subject, serial);
+        snprintf(out, need, "%s%ssubject %s, serial %s", place ? place : "", place ? ", " : "",
+                 subject, serial);
     return out;
+}
+
+int og_cert_set_place(og_cert *c, const char *place)
+{
+    char *name = display_name(place, c->subject, c->serial);
+    if (!name)
+        return 0;
+    free(c->name);
+    c->name = name;
+    return 1;
 }
 
 void og_x509_subject_serial(X509 *x, char **subject, char **serial)
@@ -132,7 +146,7 @@ char *og_x509_name(X509 *x)
 {
     char *subject, *serial, *name;
     og_x509_subject_serial(x, &subject, &serial);
-    name = subject && serial ? display_name(subject, serial) : NULL;
+    name = subject && serial ? display_name(NULL, subject, serial) : NULL;
     free(subject);
     free(serial);
     return name;
@@ -219,7 +233,7 @@ og_cert *og_cert_from_der(const unsigned char *leaf_der, size_t leaf_len, X509 *
     c->must_staple = exts_must_staple(leaf->tbs->extensions);
     c->subject = subject_text(leaf->tbs->subject);
     c->serial = serial_text(leaf->tbs->serial);
-    c->name = c->subject && c->serial ? display_name(c->subject, c->serial) : NULL;
+    c->name = c->subject && c->serial ? display_name(NULL, c->subject, c->serial) : NULL;
     if (!c->name)
         goto fail;
     ASN1_item_free((ASN1_VALUE *)leaf, ASN1_ITEM_rptr(og_cert_lite));
@@ -254,6 +268,94 @@ int og_pem_first_der(const char *text, size_t len, unsigned char **der, long *de
     BIO_free(bio);
     ERR_clear_error();
     return ok;
+}
+
+#define PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----"
+#define CERT_FILE_MAX (1024 * 1024)
+
+static const char *find_text(const char *s, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++) {
+        if (s[i] == needle[0] && !memcmp(s + i, needle, n))
+            return s + i;
+    }
+    return NULL;
+}
+
+static int pem_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int og_pem_same_first_cert(const char *a, size_t alen, const char *b, size_t blen)
+{
+    const char *pa = find_text(a, alen, PEM_CERT_BEGIN), *pb = find_text(b, blen, PEM_CERT_BEGIN);
+    const char *ea = a + alen, *eb = b + blen;
+    if (!pa || !pb)
+        return -1;
+    pa += strlen(PEM_CERT_BEGIN);
+    pb += strlen(PEM_CERT_BEGIN);
+    for (;;) {
+        while (pa < ea && pem_space(*pa))
+            pa++;
+        while (pb < eb && pem_space(*pb))
+            pb++;
+        if (pa == ea || pb == eb)
+            return 0;
+        if (*pa == '-' || *pb == '-')
+            return *pa == '-' && *pb == '-';
+        if (*pa++ != *pb++)
+            return 0;
+    }
+}
+
+/* The slow way, for a file whose certificate is not a plain "BEGIN
+ * CERTIFICATE" block: decode it and compare its SHA-1 with id. */
+static int first_cert_has_id(const char *text, size_t len, const unsigned char *id)
+{
+    BIO *bio = BIO_new_mem_buf(text, (int)len);
+    X509 *x = bio ? PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL, md[SHA_DIGEST_LENGTH];
+    int n = x ? i2d_X509(x, &der) : -1, same;
+    same = n > 0 && SHA1(der, (size_t)n, md) && !memcmp(md, id, OG_ID_LEN);
+    OPENSSL_free(der);
+    X509_free(x);
+    BIO_free(bio);
+    ERR_clear_error();
+    return same;
+}
+
+int og_cert_file_is(const char *path, const char *pem, size_t pem_len, const unsigned char *id)
+{
+    /* most certificate files fit: no malloc, no fstat for thousands of
+     * them at start-up */
+    char stack[16384], *buf = stack, *grown;
+    size_t len = 0, cap = sizeof(stack);
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), same = 0;
+    if (fd < 0)
+        return 0;
+    while ((n = read(fd, buf + len, cap - len)) > 0) {
+        len += (size_t)n;
+        if (len < cap)
+            continue;
+        if (cap >= CERT_FILE_MAX || !(grown = realloc(buf == stack ? NULL : buf, cap * 2)))
+            break;
+        if (buf == stack)
+            memcpy(grown, stack, len);
+        buf = grown;
+        cap *= 2;
+    }
+    close(fd);
+    if (n >= 0) {
+        same = og_pem_same_first_cert(buf, len, pem, pem_len);
+        if (same < 0)
+            same = first_cert_has_id(buf, len, id);
+    }
+    if (buf != stack)
+        free(buf);
+    return same > 0;
 }
 
 /* Issuers parsed once per distinct PEM text: thousands of certificates

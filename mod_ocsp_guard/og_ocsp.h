@@ -61,6 +61,18 @@ og_cert *og_cert_from_der(const unsigned char *leaf_der, size_t leaf_len, X509 *
 int og_pem_first_der(const char *text, size_t len, unsigned char **der, long *der_len,
                      const char **rest);
 void og_cert_free(og_cert *c);
+/* Names c by where it is configured in its name for logs: "PLACE, subject
+ * S, serial N". 0 when out of memory (the name stays as it was). */
+int og_cert_set_place(og_cert *c, const char *place);
+/* Whether the first certificate of PEM text a is that of b, compared on the
+ * base64 of their "BEGIN CERTIFICATE" blocks, whitespace ignored (equal
+ * text, equal DER; no decoding): 1 or 0, -1 when either has no such block. */
+int og_pem_same_first_cert(const char *a, size_t alen, const char *b, size_t blen);
+/* Whether the certificate file at path (PEM, the leaf first, as
+ * SSLCertificateFile wants it) holds the leaf of pem (leaf first), whose id
+ * (SHA-1 of its DER) is given: the base64 comparison above, or decoding
+ * when the file's certificate is not a plain block. Reads at most 1 MiB. */
+int og_cert_file_is(const char *path, const char *pem, size_t pem_len, const unsigned char *id);
 
 /* "subject CN=..., serial 0A1B" with malloc'd storage. */
 char *og_x509_name(X509 *x);

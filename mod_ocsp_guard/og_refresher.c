@@ -295,6 +295,7 @@ static void schedule_refresh(refresher *r, unsigned i, const og_resp_info *info,
     s->this_update = info->this_update;
     s->due = og_sched_refresh_at(info->this_update, info->next_update, t->refresh_pct,
                                  random32(), now);
+    og_table_note_schedule(r->cfg->table, t->slot, now, s->due, 0);
     if (!s->long_window_logged && og_sched_window_suspicious(info->this_update, info->next_update)) {
         char tu[32], nu[32];
         s->long_window_logged = 1;
@@ -371,6 +372,15 @@ static const char *failure_id(int state, int stapling)
     }
 }
 
+/* A failure's kind in words, for the log and the status views. */
+static const char *failure_what(int state, const og_fetch_outcome *o)
+{
+    return state == LS_FETCH_FAILED ? "cannot reach the OCSP responder"
+         : state == LS_UNKNOWN ? "the responder does not know this certificate (status unknown)"
+         : state == LS_OLDER ? "refused a response older than one already seen (a replay?)"
+         : og_verify_result_name(o->verify);
+}
+
 static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outcome *o, time_t now,
                         logq *q)
 {
@@ -386,10 +396,7 @@ static void log_failure(refresher *r, unsigned i, int state, const og_fetch_outc
     }
     s->log_state = state;
     s->log_detail = detail;
-    const char *what = state == LS_FETCH_FAILED ? "cannot reach the OCSP responder"
-                     : state == LS_UNKNOWN ? "the responder does not know this certificate (status unknown)"
-                     : state == LS_OLDER ? "refused a response older than one already seen (a replay?)"
-                     : og_verify_result_name(o->verify);
+    const char *what = failure_what(state, o);
     if (s->valid_until > now) {
         og_format_time(s->valid_until, nu, sizeof(nu));
         LOGQ(r, q, state == LS_UNKNOWN ? OG_LOG_ERR : OG_LOG_WARN,
@@ -537,6 +544,26 @@ static og_breaker_change breaker_result(refresher *r, unsigned i, int probe,
     return change;
 }
 
+/* What the status views learn of a responder exchange; under r->lock,
+ * after the target's state took it in. */
+static void note_fetch(refresher *r, unsigned i, int state, const og_fetch_outcome *o, time_t now)
+{
+    const target_state *s = &r->st[i];
+    char err[512];               /* og_table_note_fetch keeps what fits */
+    og_fetch_note n = { OG_FETCH_OK, o->started, o->duration_ms, s->failures, s->due, 0, 0, NULL };
+    if (o->fetched && (o->verify == OG_VERIFY_OK || o->verify == OG_VERIFY_TOO_LARGE)) {
+        n.skew_known = 1;
+        n.skew = (long)(o->info.produced_at - now);
+    }
+    if (state) {
+        n.result = state == LS_FETCH_FAILED ? OG_FETCH_ERROR : state == LS_UNKNOWN ? OG_FETCH_UNKNOWN
+                 : state == LS_OLDER ? OG_FETCH_OLDER : OG_FETCH_INVALID;
+        snprintf(err, sizeof(err), "%s (%s)", failure_what(state, o), o->why);
+        n.error = err;
+    }
+    og_table_note_fetch(r->cfg->table, r->cfg->targets[i].slot, &n);
+}
+
 static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t now, int probe)
 {
     target_state *s = &r->st[i];
@@ -586,6 +613,7 @@ static void apply_outcome(refresher *r, unsigned i, og_fetch_outcome *o, time_t 
             log_failure(r, i, state, o, now, &q);
         }
     }
+    note_fetch(r, i, state, o, now);
     pthread_mutex_unlock(&r->lock);
     logq_flush(r, &q);
     if (store)
@@ -627,7 +655,8 @@ static int adopt_cached(refresher *r, unsigned i, const unsigned char *der, size
     if (!verify_cached(r, i, der, len, now, &info))
         return 0;
     pthread_mutex_lock(&r->lock);
-    res = accept_locked(r, i, &info, der, len, OG_SOURCE_CACHE, now, &q);
+    res = accept_locked(r, i, &info, der, len, via == VIA_CACHE ? OG_SOURCE_CACHE : OG_SOURCE_PEER,
+                        now, &q);
     if (res == ACCEPT_PUBLISHED)
         log_success(r, i, &info, now, via, &q);
     pthread_mutex_unlock(&r->lock);
@@ -736,9 +765,17 @@ static void refresh_target(refresher *r, unsigned i, int probe)
     og_fetch_outcome o;
     unsigned char *body;
     size_t len;
+    int64_t start, end;
+    int fetched;
     wait_turn(r, &r->resp[r->st[i].responder]);
-    if (fetch_response(r->fetch, r->fetch_baton, t, &o, &body, &len))
+    start = r->clock->now(r->clock->baton);
+    fetched = fetch_response(r->fetch, r->fetch_baton, t, &o, &body, &len);
+    end = r->clock->now(r->clock->baton);
+    if (fetched)
         verify_fetched(t, body, len, now_s(r), &o);
+    /* for the status views: when, and how long the exchange took */
+    o.started = (time_t)(start / OG_USEC);
+    o.duration_ms = (unsigned)((end - start) / 1000);
     apply_outcome(r, i, &o, now_s(r), probe);
     free(o.der);
 }
@@ -790,8 +827,11 @@ static void *worker_main(void *arg)
         fetch = (!adopted || s->due <= now_s(r)) && (probe || b->state == OG_BREAKER_CLOSED);
         if (probe && !fetch)
             og_breaker_probe_cancel(b);
-        else if (!fetch && !adopted)     /* its responder is down: the shared tier again later */
+        else if (!fetch && !adopted) {   /* its responder is down: the shared tier again later */
             s->due = og_sched_retry_at(now_s(r), ++s->failures, s->valid_until);
+            og_table_note_schedule(r->cfg->table, r->cfg->targets[i].slot, now_s(r), s->due,
+                                   s->failures);
+        }
         pthread_mutex_unlock(&r->lock);
         if (fetch)
             refresh_target(r, (unsigned)i, probe);
@@ -1234,6 +1274,8 @@ int og_refresher_run(const og_refresher_cfg *cfg)
         pthread_mutex_unlock(&r.lock);
         logq_flush(&r, &q);
         og_http_client_sweep(r.http);
+        if (cfg->cache && cfg->shared_state)
+            og_table_note_shared_cache(cfg->table, cfg->shared_state(cfg->cache->baton));
         control_pass(&r, now_s(&r));
         control_sleep(&r);
     }

@@ -56,6 +56,10 @@ typedef struct og_refresher_cfg {
     og_table *table;
     unsigned concurrency;        /* fetches in flight at most */
     const og_cache_ops *cache;   /* NULL: memory only */
+    /* Optional: the shared cache tier's health (OG_SHARED_*) for the status
+     * views, asked with cache->baton by the main loop once a second, so it
+     * may briefly probe a tier it has not heard from for a while. */
+    int (*shared_state)(void *baton);
     og_log_fn *log;
     void *log_baton;
     pid_t parent;                /* exit once the parent is gone (0: no check) */
@@ -85,6 +89,8 @@ typedef struct og_fetch_outcome {
     unsigned char *der;          /* malloc'd when verify is OK */
     size_t der_len;
     char why[256];
+    time_t started;              /* when the exchange began */
+    unsigned duration_ms;        /* how long the HTTP exchange took */
 } og_fetch_outcome;
 
 /* One fetch with og_http (a client of its own) and the answer verified at

@@ -6,7 +6,9 @@
 #include <time.h>
 
 #define TABLE_MAGIC 0x4f475442u /* "OGTB" */
-#define TABLE_VERSION 3u         /* 2: spare buffers, owner and cur in the slot; 3: no fetched_at */
+#define TABLE_VERSION 5u         /* 2: spare buffers, owner and cur in the slot; 3: no fetched_at;
+                                    4: status records, handshake and fetch counters;
+                                    5: slot flags, local pass and start-up mark */
 #define TABLE_SPARES 16          /* publishes in flight at once without readers waiting */
 #define SPIN_TRIES 64            /* busy reads before a reader starts yielding */
 #define YIELD_TRIES 8            /* then sched_yield, then sleeps of SLEEP_NS */
@@ -29,7 +31,7 @@ typedef struct og_slot {
     uint32_t owner;              /* spare: 1 + index of the slot whose response it holds */
     uint32_t cur;                /* home: 0 read here, k + 1 read spare k (home being rewritten) */
     /* home: OG_SLOT_* (atomic, outside the seqlock). It also keeps the
-     * header 80 bytes: the DER starts 8-byte aligned, as every slot does
+     * header 72 bytes: the DER starts 8-byte aligned, as every slot does
      * (int64_t members), so the copy on the handshake path moves whole words
      * from an aligned start. */
     uint32_t flags;
@@ -38,6 +40,30 @@ typedef struct og_slot {
 
 _Static_assert(offsetof(og_slot, data) == 72 && offsetof(og_slot, data) % 8 == 0,
                "slot header size changed: bump TABLE_VERSION");
+
+/* A slot's status for the views, under a seqlock of its own (written by
+ * the refresher, never on the handshake path). */
+typedef struct status_rec {
+    uint32_t seq;                /* odd while being written */
+    uint32_t pad;
+    og_slot_status s;
+} status_rec;
+
+/* Handshake counters, apart from the slots: a handshake's increment does
+ * not dirty the cache line other readers of the slot use. */
+typedef struct hs_counters {
+    uint64_t stapled, unstapled;
+} hs_counters;
+
+/* The table's counters, bumped with relaxed atomics. */
+typedef struct table_stats {
+    uint64_t fetches[OG_FETCH_RESULTS];
+    uint64_t buckets[OG_FETCH_BUCKETS + 1];
+    uint64_t fetch_ms_sum;
+    uint64_t restarts;
+    int32_t shared_cache;
+    uint32_t pad;
+} table_stats;
 
 struct og_table {
     uint32_t magic;
@@ -51,9 +77,15 @@ struct og_table {
     uint32_t local_done;         /* certificates whose local record was looked at */
     uint32_t local_loaded;       /* 1: all of them */
     int64_t startup_mark_ms;     /* CLOCK_MONOTONIC ms when first fetches began; 0: not a cold start */
+    uint64_t status_off;         /* byte offsets of status_rec[nslots] and hs_counters[nslots] */
+    uint64_t counters_off;
+    table_stats stats;
     /* followed by og_slot[nslots], og_slot[TABLE_SPARES], then
-     * uint32_t index[index_mask + 1] */
+     * uint32_t index[index_mask + 1], status_rec[nslots], hs_counters[nslots] */
 };
+
+const unsigned og_fetch_bucket_ms[OG_FETCH_BUCKETS] = {
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000 };
 
 static size_t header_size(void)
 {
@@ -83,6 +115,30 @@ static uint32_t *index_of(const og_table *t)
     return (uint32_t *)((char *)slots(t) + ((size_t)t->nslots + TABLE_SPARES) * sizeof(og_slot));
 }
 
+/* Offsets of the status records and counters for n slots, and the size. */
+static size_t layout(unsigned n, size_t *status_off, size_t *counters_off)
+{
+    size_t index_end = header_size() + ((size_t)n + TABLE_SPARES) * sizeof(og_slot) +
+                       (size_t)index_entries(n) * sizeof(uint32_t);
+    size_t st = (index_end + 63) & ~(size_t)63;
+    size_t co = (st + (size_t)n * sizeof(status_rec) + 63) & ~(size_t)63;
+    if (status_off)
+        *status_off = st;
+    if (counters_off)
+        *counters_off = co;
+    return co + (size_t)n * sizeof(hs_counters);
+}
+
+static status_rec *status_of(const og_table *t, unsigned slot)
+{
+    return (status_rec *)((char *)t + t->status_off) + slot;
+}
+
+static hs_counters *counters_of(const og_table *t, unsigned slot)
+{
+    return (hs_counters *)((char *)t + t->counters_off) + slot;
+}
+
 static uint32_t id_hash(const unsigned char *id)
 {
     /* ids are SHA-1 digests: their bytes are already uniform */
@@ -103,10 +159,27 @@ og_slot_meta og_slot_meta_of(const og_resp_info *info, uint32_t source)
     return m;
 }
 
+const char *og_source_name(uint32_t source)
+{
+    switch (source) {
+    case OG_SOURCE_RESPONDER: return "responder";
+    case OG_SOURCE_CACHE: return "cache";
+    case OG_SOURCE_RESTART: return "memory";
+    case OG_SOURCE_PEER: return "peer";
+    case OG_SOURCE_IMPORT: return "import";
+    default: return "none";
+    }
+}
+
+const char *og_fetch_result_name(og_fetch_result r)
+{
+    static const char *const names[OG_FETCH_RESULTS] = { "ok", "error", "invalid", "unknown", "older" };
+    return (unsigned)r < OG_FETCH_RESULTS ? names[r] : "?";
+}
+
 size_t og_table_size(unsigned n)
 {
-    return header_size() + ((size_t)n + TABLE_SPARES) * sizeof(og_slot) +
-           (size_t)index_entries(n) * sizeof(uint32_t);
+    return layout(n, NULL, NULL);
 }
 
 og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char (*ids)[OG_ID_LEN])
@@ -116,9 +189,13 @@ og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char 
         return NULL;
     /* mem comes zeroed (fresh shared memory): writing it all would make
      * every slot's pages resident for nothing. */
+    size_t status_off, counters_off;
     t->nslots = n;
     t->index_mask = index_entries(n) - 1;
-    t->size = og_table_size(n);
+    t->size = layout(n, &status_off, &counters_off);
+    t->status_off = status_off;
+    t->counters_off = counters_off;
+    t->stats.shared_cache = OG_SHARED_NONE;
     uint32_t *idx = index_of(t);
     for (unsigned i = 0; i < n; i++) {
         memcpy(slots(t)[i].id, ids[i], OG_ID_LEN);
@@ -138,8 +215,12 @@ og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char 
 int og_table_valid(const void *mem, size_t size)
 {
     const og_table *t = mem;
-    return mem && size >= sizeof(*t) && t->magic == TABLE_MAGIC && t->version == TABLE_VERSION &&
-           t->size <= size && og_table_size(t->nslots) == t->size;
+    size_t status_off, counters_off;
+    if (!mem || size < sizeof(*t) || t->magic != TABLE_MAGIC || t->version != TABLE_VERSION ||
+        t->size > size)
+        return 0;
+    return layout(t->nslots, &status_off, &counters_off) == t->size && t->status_off == status_off &&
+           t->counters_off == counters_off;
 }
 
 unsigned og_table_count(const og_table *t)
@@ -215,6 +296,24 @@ static og_slot_meta meta_of(const og_slot *s)
     return m;
 }
 
+/* The status record's seqlock, like a slot's: odd while written. */
+static og_slot_status *status_write_begin(og_table *t, unsigned slot)
+{
+    status_rec *r = status_of(t, slot);
+    uint32_t seq = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+    if (seq & 1)
+        seq++;                   /* a writer died mid-write: start a fresh round */
+    __atomic_store_n(&r->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    return &r->s;
+}
+
+static void status_write_commit(og_table *t, unsigned slot)
+{
+    status_rec *r = status_of(t, slot);
+    __atomic_store_n(&r->seq, __atomic_load_n(&r->seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+}
+
 int og_table_publish_begin(og_table *t, unsigned slot, const unsigned char *der, size_t len,
                            const og_slot_meta *meta)
 {
@@ -231,6 +330,12 @@ int og_table_publish_begin(og_table *t, unsigned slot, const unsigned char *der,
         __atomic_store_n(&home->cur, (uint32_t)k + 1, __ATOMIC_RELEASE);
     }
     write_begin(home, der, len, meta, 0);
+    if (meta && len) {
+        /* what the views show, kept when the slot is cleared at expiry */
+        og_slot_status *st = status_write_begin(t, slot);
+        st->last = *meta;
+        status_write_commit(t, slot);
+    }
     return 1;
 }
 
@@ -288,6 +393,9 @@ unsigned og_table_repair(og_table *t)
             write_commit(home);
             repaired++;
         }
+        /* a status record left mid-write is only informational: readable again */
+        if (__atomic_load_n(&status_of(t, i)->seq, __ATOMIC_ACQUIRE) & 1)
+            status_write_commit(t, i);
     }
     __atomic_store_n(&t->spares_claimed, 0, __ATOMIC_RELEASE);
     return repaired;
@@ -349,18 +457,16 @@ static int64_t monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A read raced a publish: the next try normally succeeds at once (on the
+/* A read raced a writer: the next try normally succeeds at once (on the
  * spare or the rewritten home). Only a writer on the in-place fallback, or
  * one republishing the same slot back to back, makes a reader wait: spin a
  * little, then yield and sleep briefly (a preempted writer needs its core),
  * up to OG_TABLE_READ_WAIT_NS, rather than give up and send no staple. Out
  * of line: the common path, no writer, is one read_slot. */
-static __attribute__((noinline)) int read_waiting(const og_table *t, unsigned slot,
-                                                  unsigned char *buf, size_t cap, size_t *len,
-                                                  og_slot_meta *meta)
+static __attribute__((noinline)) int retry_read(int (*attempt)(void *), void *ctx)
 {
     for (int i = 0; i < SPIN_TRIES; i++) {
-        if (read_slot(t, slot, buf, cap, len, meta))
+        if (attempt(ctx))
             return 1;
         cpu_relax();
     }
@@ -372,11 +478,35 @@ static __attribute__((noinline)) int read_waiting(const og_table *t, unsigned sl
             struct timespec pause = { 0, SLEEP_NS };
             nanosleep(&pause, NULL);
         }
-        if (read_slot(t, slot, buf, cap, len, meta))
+        if (attempt(ctx))
             return 1;
         if (monotonic_ns() >= deadline)
             return 0;
     }
+}
+
+typedef struct slot_read {
+    const og_table *t;
+    unsigned slot;
+    unsigned char *buf;
+    size_t cap;
+    size_t *len;
+    og_slot_meta *meta;
+} slot_read;
+
+static int attempt_slot(void *ctx)
+{
+    slot_read *a = ctx;
+    return read_slot(a->t, a->slot, a->buf, a->cap, a->len, a->meta);
+}
+
+/* Out of line too: og_table_read's fast path stays as small as it was. */
+static __attribute__((noinline)) int read_waiting(const og_table *t, unsigned slot,
+                                                  unsigned char *buf, size_t cap, size_t *len,
+                                                  og_slot_meta *meta)
+{
+    slot_read a = { t, slot, buf, cap, len, meta };
+    return retry_read(attempt_slot, &a);
 }
 
 int og_table_read(const og_table *t, unsigned slot, unsigned char *buf, size_t cap,
@@ -401,19 +531,163 @@ int og_table_staple(const og_table *t, unsigned slot, time_t now, unsigned char 
     return og_table_read(t, slot, buf, cap, len, &m) && *len > 0 && og_meta_stapled(&m, now);
 }
 
+void og_table_count_handshake(og_table *t, unsigned slot, int stapled)
+{
+    if (__builtin_expect(slot < t->nslots, 1)) {
+        hs_counters *c = counters_of(t, slot);
+        __atomic_fetch_add(stapled ? &c->stapled : &c->unstapled, 1, __ATOMIC_RELAXED);
+    }
+}
+
+void og_table_handshakes(const og_table *t, unsigned slot, uint64_t *stapled, uint64_t *unstapled)
+{
+    hs_counters *c = slot < t->nslots ? counters_of(t, slot) : NULL;
+    *stapled = c ? __atomic_load_n(&c->stapled, __ATOMIC_RELAXED) : 0;
+    *unstapled = c ? __atomic_load_n(&c->unstapled, __ATOMIC_RELAXED) : 0;
+}
+
+typedef struct status_read {
+    const status_rec *r;
+    og_slot_status *out;
+} status_read;
+
+static int attempt_status(void *ctx)
+{
+    status_read *a = ctx;
+    uint32_t before = __atomic_load_n(&a->r->seq, __ATOMIC_ACQUIRE);
+    if (before & 1)
+        return 0;
+    memcpy(a->out, &a->r->s, sizeof(*a->out));
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&a->r->seq, __ATOMIC_RELAXED) == before;
+}
+
+int og_table_status_read(const og_table *t, unsigned slot, og_slot_status *out)
+{
+    status_read a = { NULL, out };
+    if (slot >= t->nslots)
+        return 0;
+    a.r = status_of(t, slot);
+    if (attempt_status(&a) || retry_read(attempt_status, &a)) {
+        out->last_error[OG_ERROR_TEXT - 1] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+void og_table_stats_read(const og_table *t, og_table_stats *out)
+{
+    const table_stats *ts = &t->stats;
+    for (unsigned k = 0; k < OG_FETCH_RESULTS; k++)
+        out->fetches[k] = __atomic_load_n(&ts->fetches[k], __ATOMIC_RELAXED);
+    for (unsigned k = 0; k <= OG_FETCH_BUCKETS; k++)
+        out->fetch_buckets[k] = __atomic_load_n(&ts->buckets[k], __ATOMIC_RELAXED);
+    out->fetch_ms_sum = __atomic_load_n(&ts->fetch_ms_sum, __ATOMIC_RELAXED);
+    out->refresher_restarts = __atomic_load_n(&ts->restarts, __ATOMIC_RELAXED);
+    out->shared_cache = __atomic_load_n(&ts->shared_cache, __ATOMIC_RELAXED);
+}
+
+/* failing_since starts with the first failure and ends with a success. */
+static void set_schedule(og_slot_status *st, time_t now, time_t next_refresh, unsigned failures)
+{
+    if (!failures)
+        st->failing_since = 0;
+    else if (!st->failures || !st->failing_since)
+        st->failing_since = now;
+    st->failures = failures;
+    st->next_refresh = next_refresh;
+}
+
+void og_table_note_fetch(og_table *t, unsigned slot, const og_fetch_note *n)
+{
+    table_stats *ts = &t->stats;
+    unsigned b = 0, result = (unsigned)n->result < OG_FETCH_RESULTS ? n->result : OG_FETCH_ERROR;
+    og_slot_status *st;
+    if (slot >= t->nslots)
+        return;
+    st = status_write_begin(t, slot);
+    st->last_fetch = n->started;
+    st->last_fetch_ms = n->duration_ms;
+    st->last_result = (og_fetch_result)result;
+    set_schedule(st, n->started, n->next_refresh, n->failures);
+    if (n->skew_known) {
+        st->skew_known = 1;
+        st->skew = n->skew;
+    }
+    if (n->error) {
+        size_t k = strlen(n->error);
+        if (k >= OG_ERROR_TEXT)
+            k = OG_ERROR_TEXT - 1;
+        memcpy(st->last_error, n->error, k);
+        st->last_error[k] = '\0';
+        st->last_error_at = n->started;
+    }
+    status_write_commit(t, slot);
+    while (b < OG_FETCH_BUCKETS && n->duration_ms > og_fetch_bucket_ms[b])
+        b++;
+    __atomic_fetch_add(&ts->fetches[result], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ts->buckets[b], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ts->fetch_ms_sum, n->duration_ms, __ATOMIC_RELAXED);
+}
+
+void og_table_note_schedule(og_table *t, unsigned slot, time_t now, time_t next_refresh,
+                            unsigned failures)
+{
+    if (slot >= t->nslots)
+        return;
+    set_schedule(status_write_begin(t, slot), now, next_refresh, failures);
+    status_write_commit(t, slot);
+}
+
+void og_table_note_shared_cache(og_table *t, int state)
+{
+    __atomic_store_n(&t->stats.shared_cache, state, __ATOMIC_RELAXED);
+}
+
+void og_table_note_restart(og_table *t)
+{
+    __atomic_fetch_add(&t->stats.restarts, 1, __ATOMIC_RELAXED);
+}
+
+/* Status and counters of slot i of from into slot dst of to. */
+static void carry_status(og_table *to, unsigned dst, const og_table *from, unsigned i)
+{
+    og_slot_status st;
+    uint64_t stapled, unstapled;
+    if (og_table_status_read(from, i, &st)) {
+        *status_write_begin(to, dst) = st;
+        status_write_commit(to, dst);
+    }
+    og_table_handshakes(from, i, &stapled, &unstapled);
+    __atomic_store_n(&counters_of(to, dst)->stapled, stapled, __ATOMIC_RELAXED);
+    __atomic_store_n(&counters_of(to, dst)->unstapled, unstapled, __ATOMIC_RELAXED);
+}
+
 unsigned og_table_carry_over(og_table *to, const og_table *from)
 {
     static unsigned char buf[OG_SLOT_CAPACITY];
     unsigned carried = 0;
+    og_table_stats fs;
     for (unsigned i = 0; i < from->nslots; i++) {
         og_slot_meta m;
         size_t len = 0;
         int dst = og_table_find(to, slots(from)[i].id, OG_ID_LEN);
-        if (dst < 0 || !og_table_read(from, i, buf, sizeof(buf), &len, &m) || len == 0)
+        if (dst < 0)
             continue;
-        m.source = OG_SOURCE_RESTART;
-        carried += (unsigned)og_table_publish(to, (unsigned)dst, buf, len, &m);
+        if (og_table_read(from, i, buf, sizeof(buf), &len, &m) && len > 0) {
+            m.source = OG_SOURCE_RESTART;
+            carried += (unsigned)og_table_publish(to, (unsigned)dst, buf, len, &m);
+        }
+        /* after the publish: the views keep where the response first came from */
+        carry_status(to, (unsigned)dst, from, i);
     }
+    /* counters stay monotonic across graceful restarts */
+    og_table_stats_read(from, &fs);
+    memcpy(to->stats.fetches, fs.fetches, sizeof(fs.fetches));
+    memcpy(to->stats.buckets, fs.fetch_buckets, sizeof(fs.fetch_buckets));
+    to->stats.fetch_ms_sum = fs.fetch_ms_sum;
+    to->stats.restarts = fs.refresher_restarts;
+    to->stats.shared_cache = fs.shared_cache;
     return carried;
 }
 

@@ -5,7 +5,14 @@
  * so a handshake during a publish still copies a whole response (the old or
  * the new one), even when the writer is preempted or dies mid-copy. Only
  * when every spare is in use does a reader wait for a writer, at most
- * OG_TABLE_READ_WAIT_NS. */
+ * OG_TABLE_READ_WAIT_NS.
+ *
+ * Beside each slot the table keeps what status views show of a certificate
+ * (og_slot_status: schedule, last fetch, failures, last error; written by
+ * the refresher, read by any child) and two handshake counters that
+ * handshakes bump with one relaxed atomic increment; in its header, counters
+ * of responder requests, a fetch-duration histogram, the refresher's
+ * restarts and the shared cache tier's health. */
 #ifndef OG_TABLE_H
 #define OG_TABLE_H
 
@@ -27,10 +34,72 @@ typedef struct og_slot_meta {
     uint32_t source;             /* where it came from: OG_SOURCE_* */
 } og_slot_meta;
 
+/* RESTART: carried over a graceful restart (the slot's own meta; status
+ * views keep the source it had). IMPORT: handed in by an operator. PEER: a
+ * cluster peer's response from the shared cache tier. */
 enum { OG_SOURCE_NONE = 0, OG_SOURCE_RESPONDER = 1, OG_SOURCE_CACHE = 2, OG_SOURCE_RESTART = 3,
-       OG_SOURCE_IMPORT = 4 };
+       OG_SOURCE_IMPORT = 4, OG_SOURCE_PEER = 5 };
+/* "none", "responder", "cache", "memory", "import", "peer" */
+const char *og_source_name(uint32_t source);
 /* The metadata of a verified response from source: the one way to fill it. */
 og_slot_meta og_slot_meta_of(const og_resp_info *info, uint32_t source);
+
+/* How one responder exchange ended. */
+typedef enum {
+    OG_FETCH_OK = 0,             /* a good or revoked response verified (new or the same again) */
+    OG_FETCH_ERROR,              /* no usable answer: DNS, connect, timeout, HTTP status, type */
+    OG_FETCH_INVALID,            /* an answer that does not verify (or is too large to staple) */
+    OG_FETCH_UNKNOWN,            /* verified, but the responder does not know the certificate */
+    OG_FETCH_OLDER,              /* verified, but older than a response already seen */
+    OG_FETCH_RESULTS
+} og_fetch_result;
+/* "ok", "error", "invalid", "unknown", "older" */
+const char *og_fetch_result_name(og_fetch_result r);
+
+/* Upper bounds (ms) of the fetch-duration histogram's buckets; one more
+ * bucket counts what lies above the last. */
+#define OG_FETCH_BUCKETS 11
+extern const unsigned og_fetch_bucket_ms[OG_FETCH_BUCKETS];
+
+#define OG_ERROR_TEXT 160            /* last error kept per certificate, cut to fit */
+
+/* What status views show of one certificate besides the staple itself. */
+typedef struct og_slot_status {
+    og_slot_meta last;           /* the last response published, kept after it expired */
+    time_t next_refresh;         /* 0: none scheduled yet */
+    time_t last_fetch;           /* start of the last responder exchange; 0: none yet */
+    unsigned last_fetch_ms;
+    og_fetch_result last_result;
+    unsigned failures;           /* consecutive failed refreshes; 0 once one works */
+    time_t failing_since;        /* start of the first of them; 0 when not failing */
+    int skew_known;
+    long skew;                   /* producedAt - local receipt time, last responder answer */
+    time_t last_error_at;        /* 0: never failed */
+    char last_error[OG_ERROR_TEXT];
+} og_slot_status;
+
+/* One responder exchange as the refresher reports it. */
+typedef struct og_fetch_note {
+    og_fetch_result result;
+    time_t started;
+    unsigned duration_ms;
+    unsigned failures;           /* consecutive failures after it */
+    time_t next_refresh;
+    int skew_known;
+    long skew;
+    const char *error;           /* why it failed; NULL when it worked */
+} og_fetch_note;
+
+/* Counters of the whole table. */
+typedef struct og_table_stats {
+    uint64_t fetches[OG_FETCH_RESULTS];
+    uint64_t fetch_buckets[OG_FETCH_BUCKETS + 1];  /* per bucket, not cumulative */
+    uint64_t fetch_ms_sum;
+    uint64_t refresher_restarts;
+    int shared_cache;            /* OG_SHARED_* */
+} og_table_stats;
+
+enum { OG_SHARED_NONE = -1, OG_SHARED_DOWN = 0, OG_SHARED_UP = 1 };
 
 /* Bytes needed for n slots. */
 size_t og_table_size(unsigned n);
@@ -69,7 +138,26 @@ int og_meta_stapled(const og_slot_meta *m, time_t now);
  * response whose nextUpdate is after now; else 0. */
 int og_table_staple(const og_table *t, unsigned slot, time_t now, unsigned char *buf,
                     size_t cap, size_t *len);
-/* Copies every slot of from whose id is also in to (a graceful restart). */
+/* The handshake's count: one relaxed atomic increment, nothing else. */
+void og_table_count_handshake(og_table *t, unsigned slot, int stapled);
+void og_table_handshakes(const og_table *t, unsigned slot, uint64_t *stapled, uint64_t *unstapled);
+
+/* Status views: a consistent copy of the slot's status (0 when a writer kept
+ * it busy for OG_TABLE_READ_WAIT_NS), and the table's counters. */
+int og_table_status_read(const og_table *t, unsigned slot, og_slot_status *out);
+void og_table_stats_read(const og_table *t, og_table_stats *out);
+/* Refresher side (the slot's one writer): a responder exchange, with the
+ * counters and histogram it adds to; a new schedule without one. */
+void og_table_note_fetch(og_table *t, unsigned slot, const og_fetch_note *n);
+void og_table_note_schedule(og_table *t, unsigned slot, time_t now, time_t next_refresh,
+                            unsigned failures);
+/* The shared cache tier's health (OG_SHARED_*), as the refresher sees it. */
+void og_table_note_shared_cache(og_table *t, int state);
+/* The parent: the refresher process died and is restarted. */
+void og_table_note_restart(og_table *t);
+
+/* Copies every slot of from whose id is also in to (a graceful restart),
+ * with its status and handshake counters, and the table's counters. */
 unsigned og_table_carry_over(og_table *to, const og_table *from);
 /* 1 when mem holds a table formatted by og_table_init. */
 int og_table_valid(const void *mem, size_t size);

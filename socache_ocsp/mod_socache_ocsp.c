@@ -22,6 +22,7 @@
 #include "ap_provider.h"
 #include "ap_socache.h"
 #include "unixd.h"
+#include "mod_status.h"
 #include "apr_atomic.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
@@ -47,6 +48,7 @@ struct ap_socache_instance_t {
     const char *redis_prefix;    /* prefix + consumer name + ":" */
     soc_redis *redis;
     volatile apr_uint32_t redis_down;
+    volatile apr_uint32_t redis_heard;   /* apr_time_sec of the last operation's outcome */
     apr_time_t redis_retry_at;
     volatile apr_uint32_t store_failing;
     int sweep_later;             /* the consumer calls socache_ocsp_sweep itself */
@@ -100,6 +102,7 @@ static int redis_usable(ap_socache_instance_t *inst)
 static void redis_outcome(ap_socache_instance_t *inst, server_rec *s, soc_redis_status st,
                           const char *why)
 {
+    apr_atomic_set32(&inst->redis_heard, (apr_uint32_t)apr_time_sec(apr_time_now()));
     if (st != SOC_REDIS_OK && st != SOC_REDIS_MISS && st != SOC_REDIS_TOO_BIG) {
         apr_atomic_inc32(&inst->redis_errors);
         inst->redis_retry_at = apr_time_now() + REDIS_RETRY;
@@ -161,7 +164,7 @@ static long server_gid(void)
  * this one is root, else here. soc_run_as's return values. */
 static int run_as_server_user(int (*fn)(void *ctx), sweep_ctx *ctx)
 {
-    return geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), fn, ctx) : fn(ctx);
+    return geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), fn, ctx, SOC_RUN_AS_TIMEOUT_MS) : fn(ctx);
 }
 
 static const char *base_dir(ap_socache_instance_t *inst, apr_pool_t *p)
@@ -217,7 +220,7 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
     const char *consumer = consumer_name(cname, p);
     sweep_ctx ctx = { inst, s };
     soc_walk w;
-    int rc;
+    int rc, timed_out;
     (void)hints;
     inst->dir = consumer_dir(inst, cname, p);
     /* Creates what is missing (root-owned, 0755) and hands only a consumer
@@ -236,7 +239,9 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
      * delete it as that user, so nothing planted there is ever acted on
      * with root's rights. A consumer that sweeps later (socache_ocsp_sweep,
      * off its start-up path) needs only the check now. */
+    errno = 0;
     rc = run_as_server_user(inst->sweep_later ? check_as_server_user : sweep_as_server_user, &ctx);
+    timed_out = rc < 0 && errno == ETIMEDOUT;
     if (rc == 2) {
         ap_log_error(APLOG_MARK, APLOG_ERR, APR_EACCES, s, SOC_LOGNO(00807) "socache ocsp: %s is not writable by the "
                      "server's user; it existed already and is left as it is: give it to that "
@@ -246,7 +251,8 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
     if (rc != 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00808) "socache ocsp: could not sweep %s as the "
                      "server's user (%s); continuing without the sweep", inst->dir,
-                     rc == 126 ? "cannot switch to that user" : "no process");
+                     rc == 126 ? "cannot switch to that user"
+                     : timed_out ? "it did not finish within the time allowed and was killed" : "no process");
     if (*inst->args.redis_host) {
         char err[512];
         inst->redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
@@ -446,12 +452,40 @@ static apr_status_t socache_ocsp_remove(ap_socache_instance_t *inst, server_rec 
     return rc ? APR_FROM_OS_ERROR(rc) : APR_SUCCESS;
 }
 
+static int socache_ocsp_redis_up(ap_socache_instance_t *inst, server_rec *s, int idle_sec)
+{
+    if (!*inst->args.redis_host)
+        return -1;
+    if (!inst->redis)
+        return 0;
+    if (redis_usable(inst) &&
+        apr_time_sec(apr_time_now()) - (apr_time_t)apr_atomic_read32(&inst->redis_heard) >= idle_sec) {
+        char why[512];
+        redis_outcome(inst, s, soc_redis_ping(inst->redis, why, sizeof(why)), why);
+    }
+    return !apr_atomic_read32(&inst->redis_down);
+}
+
+/* The counters are this process's (each child has its own); ?auto gets
+ * "Key: value" lines as mod_status's own and shmcb's. */
 static void socache_ocsp_status(ap_socache_instance_t *inst, request_rec *r, int flags)
 {
     soc_sweep_stats st;
-    (void)flags;
     /* a status page counts; it does not clean up */
     soc_sweep_at(inst->dirfd, now_usec(), SOC_LOAD_READONLY, NULL, NULL, NULL, &st);
+    if (flags & AP_STATUS_SHORT) {
+        ap_rprintf(r, "CacheType: OCSP\nCacheDirectory: %s\nCacheCurrentEntries: %u\n"
+                   "CacheBytes: %" APR_UINT64_T_FMT "\nCacheRetrieveHitCount: %u\n"
+                   "CacheRetrieveMissCount: %u\nCacheCorruptCount: %u\n", inst->dir, st.kept,
+                   (apr_uint64_t)st.bytes, apr_atomic_read32(&inst->hits),
+                   apr_atomic_read32(&inst->misses), apr_atomic_read32(&inst->corrupt));
+        if (*inst->args.redis_host)
+            ap_rprintf(r, "CacheRedis: %s:%d\nCacheRedisUp: %d\nCacheRedisHitCount: %u\n"
+                       "CacheRedisErrorCount: %u\n", inst->args.redis_host, inst->args.redis_port,
+                       inst->redis && !inst->redis_down, apr_atomic_read32(&inst->redis_hits),
+                       apr_atomic_read32(&inst->redis_errors));
+        return;
+    }
     ap_rprintf(r, "cache type: <b>ocsp</b>, directory: <b>%s</b><br>", ap_escape_html(r->pool, inst->dir));
     ap_rprintf(r, "records: <b>%u</b>, bytes: <b>%" APR_UINT64_T_FMT "</b>, hits: <b>%u</b>, "
                "misses: <b>%u</b>, removed as corrupt: <b>%u</b><br>", st.kept, (apr_uint64_t)st.bytes,
@@ -579,7 +613,7 @@ static const char *socache_ocsp_selftest(ap_socache_instance_t *inst, server_rec
     if (w.fd < 0)
         return w.missing ? NULL : apr_pstrdup(p, w.msg);
     {
-        int rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), server_user_can_write, &w.fd)
+        int rc = geteuid() == 0 ? soc_run_as(server_uid(), server_gid(), server_user_can_write, &w.fd, SOC_RUN_AS_TIMEOUT_MS)
                                 : server_user_can_write(&w.fd);
         if (rc != 0)
             problem = apr_psprintf(p, "cannot write in %s as the server's user (%s)", dir,
@@ -613,6 +647,7 @@ static void register_hooks(apr_pool_t *p)
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_selftest);
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_sweep_later);
     APR_REGISTER_OPTIONAL_FN(socache_ocsp_sweep);
+    APR_REGISTER_OPTIONAL_FN(socache_ocsp_redis_up);
 }
 
 module AP_MODULE_DECLARE_DATA socache_ocsp_module = {

@@ -54,5 +54,12 @@ APR_DECLARE_OPTIONAL_FN(void, socache_ocsp_sweep_later, (ap_socache_instance_t *
  * it). APR_EACCES when that user cannot write the directory. */
 APR_DECLARE_OPTIONAL_FN(apr_status_t, socache_ocsp_sweep,
                         (ap_socache_instance_t *instance, server_rec *s));
+/* The Redis tier's health, for status views: -1 when the instance has no
+ * Redis tier, 1 when it answers, 0 when it is marked down (or its name did
+ * not resolve at start). When no operation has heard from Redis for
+ * idle_sec seconds (and it is not waiting out a failure), PINGs it first,
+ * within timeout=. */
+APR_DECLARE_OPTIONAL_FN(int, socache_ocsp_redis_up,
+                        (ap_socache_instance_t *instance, server_rec *s, int idle_sec));
 
 #endif

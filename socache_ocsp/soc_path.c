@@ -5,6 +5,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <time.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -253,10 +255,18 @@ void soc_dir_walk(const char *path, int flags, long uid, long gid, soc_walk *out
     out->fd = fd;
 }
 
-int soc_run_as(long uid, long gid, int (*fn)(void *ctx), void *ctx)
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int soc_run_as(long uid, long gid, int (*fn)(void *ctx), void *ctx, int timeout_ms)
 {
     int status;
-    pid_t pid = fork();
+    long long deadline = now_ms() + timeout_ms;
+    pid_t got, pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
@@ -268,9 +278,19 @@ int soc_run_as(long uid, long gid, int (*fn)(void *ctx), void *ctx)
         }
         _exit(fn(ctx) & 0x7f);
     }
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
+    while ((got = waitpid(pid, &status, WNOHANG)) == 0 || (got < 0 && errno == EINTR)) {
+        if (now_ms() >= deadline) {
+            /* stopped or stuck: SIGKILL ends a stopped process too */
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            errno = ETIMEDOUT;
             return -1;
+        }
+        struct timespec nap = { 0, 10 * 1000000L };
+        nanosleep(&nap, NULL);
     }
+    if (got < 0)
+        return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -28,9 +28,12 @@ typedef struct soc_walk {
 void soc_dir_walk(const char *path, int flags, long uid, long gid, soc_walk *out);
 
 /* Runs fn(ctx) in a child process that, when this process is root, first
- * drops to uid:gid (no supplementary groups); waits for it. Returns fn's
- * exit value (0-125), 126 when the privileges could not be dropped, or -1
- * when no child could be started. */
-int soc_run_as(long uid, long gid, int (*fn)(void *ctx), void *ctx);
+ * drops to uid:gid (no supplementary groups); waits for it at most
+ * timeout_ms, since that user can stop or slow its own processes: a child
+ * still there then is killed. Returns fn's exit value (0-125), 126 when the
+ * privileges could not be dropped, or -1 when no child could be started or
+ * it did not finish in time (errno ETIMEDOUT). */
+#define SOC_RUN_AS_TIMEOUT_MS 60000
+int soc_run_as(long uid, long gid, int (*fn)(void *ctx), void *ctx, int timeout_ms);
 
 #endif

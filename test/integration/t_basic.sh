@@ -21,8 +21,8 @@ h_check "the responder was asked once" h_eq "$(h_front_count)" 1
 h_check "the certificate without OCSP URL gets no staple" h_eq "$(h_status "$HP2")" none
 h_check "it is declined with one info line naming it" \
     h_eq "$(h_log_count a 'OG00201: .*CN=noocsp.test.example.*no OCSP responder URL')" 1
-h_check "log lines are tagged ocsp_guard and name subject and serial" \
-    h_log_has a '\[ocsp_guard:info\].*OG00601: subject CN=localhost, serial 1001: good'
+h_check "log lines are tagged ocsp_guard and name virtual host, file, subject and serial" \
+    h_log_has a "\[ocsp_guard:info\].*OG00601: vhost localhost:$HP ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001: good"
 h_check "the startup line counts the staple" h_log_has a 'OG00407: startup: 1 of 1 '
 for i in 1 2 3 4 5; do h_status "$HP" >/dev/null; done
 h_check "handshakes do not ask the responder" h_eq "$(h_front_count)" 1

@@ -72,7 +72,7 @@ responder_asked() { [ "$(h_front_count)" -gt "$n0" ]; }
 new_this_update() { [ "$(this_update)" != "$tu0" ]; }
 h_check "the responder sees a request" h_until 5 responder_asked
 h_check "the staple shows a new thisUpdate" h_until 5 new_this_update
-h_check "the refresh is logged with the client" h_log_has a 'OG01010: control: 127.0.0.1 asked for a refresh of subject CN=localhost, serial 1001'
+h_check "the refresh is logged with the client" h_log_has a "OG01010: control: 127.0.0.1 asked for a refresh of vhost localhost:$HP ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001"
 tu1=$(this_update)
 n1=$(h_front_count)
 r=$(call POST "" -d "action=refresh&id=all")
@@ -116,7 +116,9 @@ r=$(import "$H_DIR/fresh.der")
 h_check "a hand-fetched response is imported (200): $r" h_eq "${r%% *}" 200
 h_check "the answer says stapled" bash -c "[[ '$r' == '200 stapled: good response'* ]]"
 h_check "the staple is the imported response" h_eq "$(this_update)" "$want"
-h_check "the refresher logs the import" h_log_has a 'OG01011: subject CN=localhost, serial 1001: imported response stapled'
+h_check "the refresher logs the import" h_log_has a "OG01011: vhost localhost:$HP ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001: imported response stapled"
+h_check "the status view says where it came from (source import)" bash -c "curl -sk '$URL?id=$ID' |
+    python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)[\"certificates\"][0][\"source\"] != \"import\")'"
 stored() { [ -n "$(find "$H_DIR/cache" -type f -newer "$H_DIR/fresh.der" 2>/dev/null)" ]; }
 h_check "and stores it in the cache" h_until 5 stored
 check_code 409 "the same response again" "$(import "$H_DIR/fresh.der")"
@@ -128,7 +130,7 @@ check_code 404 "a response for a certificate not stapled here" "$(import "$H_DIR
 check_code 400 "garbage" "$(import "$P/ca.crt")"
 h_check "the staple is still the imported one" h_eq "$(this_update)" "$want"
 h_check "refusals are logged by the refresher" \
-    h_eq "$(h_log_count a 'OG01012: subject CN=localhost, serial 1001: imported response refused')" 6
+    h_eq "$(h_log_count a "OG01012: vhost localhost:$HP ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001: imported response refused")" 6
 
 # --- a refresher that does not answer: 503 at once, nothing changes
 h_front_mode pass

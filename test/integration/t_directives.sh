@@ -47,6 +47,9 @@ h_check "ResponderRate inside a virtual host rejected" bad "<VirtualHost 127.0.0
 OCSPGuardResponderRate 20
 </VirtualHost>" "cannot occur within <VirtualHost> section"
 h_check "Responder ftp:// rejected" bad "OCSPGuardResponder ftp://x/" "OCSPGuardResponder: 'ftp://x/' is not an http:// URL"
+h_check "Responder without a host rejected" bad "OCSPGuardResponder http://" "OCSPGuardResponder: 'http://' is not an http:// URL with a host"
+h_check "Proxy port out of range rejected" bad "OCSPGuardProxy http://p:99999" "the port must be a number from 1 to 65535"
+h_check "Proxy with credentials rejected (never sent, never logged)" bad "OCSPGuardProxy http://u:secret@127.0.0.1:3128" "user names and passwords in the URL are not supported"
 h_check "Proxy with a path rejected" bad "OCSPGuardProxy http://p:3128/x" "OCSPGuardProxy: 'http://p:3128/x' must be http://host:port"
 h_check "OCSPGuard maybe rejected" bad "OCSPGuard maybe" "OCSPGuard must be On or Off"
 h_check "an unknown cache provider rejected" bad "OCSPGuardCache nosuch:x" "unknown socache provider 'nosuch'"

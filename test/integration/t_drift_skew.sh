@@ -32,7 +32,7 @@ $(h_vhost "$A" leaf)" >/dev/null
     h_check "with a skewed responder apache2 starts" h_httpd_start skew
     h_check "the response is accepted within OCSPGuardMaxSkew" h_eq "$(h_status "$A")" good
     h_check "the skew warning names the certificate and the offset" \
-        h_log_has skew 'ocsp_guard:warn.*OG00607: subject CN=localhost, serial 1001: .* 2[0-9][0-9] s ahead'
+        h_log_has skew "ocsp_guard:warn.*OG00607: vhost localhost:$A ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001: .* 2[0-9][0-9] s ahead"
     h_httpd_stop skew
 else
     echo "FAIL - libfaketime is not installed (build/deps installs faketime)"

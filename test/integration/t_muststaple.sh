@@ -1,6 +1,7 @@
 #!/bin/bash
 # A must-staple certificate without a staple (responder down, no cache): an
-# error naming it, not repeated within a minute.
+# error naming it (virtual host, file, subject, serial), not repeated within
+# a minute.
 source "$(dirname "$0")/../lib/harness.sh"
 h_init muststaple
 RP=$(h_free_port) FP=$(h_free_port) D=$(h_free_port)
@@ -15,6 +16,6 @@ $(h_vhost "$D" muststaple)" >/dev/null
 h_check "must-staple with the responder down starts" h_httpd_start mustdown
 sleep 12   # past at least one monitor pass
 h_check "the must-staple error is logged, once within the minute" \
-    h_eq "$(h_log_count mustdown 'ocsp_guard:error.*OG00405: subject CN=must.test.example, serial 1002 ')" 1
+    h_eq "$(h_log_count mustdown "ocsp_guard:error.*OG00405: vhost localhost:$D ($H_DIR/pki/muststaple.crt), subject CN=must.test.example, serial 1002 ")" 1
 h_httpd_stop mustdown
 h_done

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The refresher ignores SIGPIPE and dies with the parent at once, even
 # while a worker waits for a slow responder; a responder that resets the
-# connection costs a logged failure, not the refresher.
+# connection costs a logged failure, not the refresher; a refresher that the
+# server's user has stopped (SIGSTOP) does not hang the root parent at a
+# graceful restart or a stop.
 source "$(dirname "$0")/../lib/harness.sh"
 h_init life
 RP=$(h_free_port) FP=$(h_free_port) HP=$(h_free_port) HP2=$(h_free_port)
@@ -56,4 +58,25 @@ h_check "the same refresher runs on" kill -0 "$rb"
 h_check "it is still the last one started" h_eq "$(refresher_of b)" "$rb"
 h_check "no refresher death is logged" h_eq "$(h_log_count b 'OG00403: ')" 0
 h_check "it ignores SIGPIPE too" pipe_ignored "$rb"
+
+# (c) the server's user stops the refresher, then the parent restarts
+h_front_mode pass
+runuser -u www-data -- kill -STOP "$rb"
+h_check "the server's user can stop the refresher" \
+    bash -c "ps -o stat= -p $rb | grep -q T"
+h_httpd_graceful b
+restarted() { [ "$(refresher_of b)" != "$rb" ] && [ -n "$(refresher_of b)" ]; }
+t0=$(date +%s)
+h_check "a graceful restart goes on within 10 s: a new refresher starts" h_until 10 restarted
+echo "   new refresher after $(( $(date +%s) - t0 )) s"
+h_check "the stopped one is gone" h_until 5 gone "$rb"
+good_staple() { [ "$(h_status "$HP2")" = good ]; }
+h_check "the server staples after that restart" h_until 10 good_staple
+rn=$(refresher_of b)
+runuser -u www-data -- kill -STOP "$rn"
+pid=$(h_httpd_pid b)
+kill -TERM "$pid"
+stopped() { ! kill -0 "$pid" 2>/dev/null; }
+h_check "a stop ends the server within 10 s too" h_until 10 stopped
+rm -f "$H_DIR/b.pid"
 h_done

@@ -13,7 +13,7 @@ $(h_vhost "$HP" leaf)" >/dev/null
 h_check "apache2 starts" h_httpd_start a
 revoked_staple() { [ "$(h_status "$HP")" = revoked ]; }
 h_check "the revocation is stapled" h_until 10 revoked_staple
-h_check "the revocation is logged at error level" h_log_has a 'ocsp_guard:error.*OG00605: subject CN=localhost, serial 1001'
+h_check "the revocation is logged at error level" h_log_has a "ocsp_guard:error.*OG00605: vhost localhost:$HP ($H_DIR/pki/leaf.crt), subject CN=localhost, serial 1001"
 sleep 35   # past the first refresh (half of one minute)
 h_check "still stapled after a refresh" revoked_staple
 h_check "and logged once only" h_eq "$(h_log_count a 'OG00605:')" 1

@@ -78,14 +78,17 @@ h_revoke() {
 
 # h_more_leaves NAME CN FIRST_SERIAL COUNT: COUNT more leaves NAME0..NAME<COUNT-1>
 # issued by the test CA, sharing leaf.key, each with its own serial (from
-# FIRST_SERIAL, decimal) in the responder's index.
+# FIRST_SERIAL, decimal) in the responder's index. CN may be a whole
+# subject instead, "/CN=.../O=...", in UTF-8, with openssl's \ escapes.
 h_more_leaves() {
-    local name=$1 cn=$2 first=$3 count=$4 P="$H_DIR/pki" i
-    openssl req -new -key "$P/leaf.key" -subj "/CN=$cn" -out "$P/$name.csr" 2>/dev/null
+    local name=$1 cn=$2 first=$3 count=$4 P="$H_DIR/pki" i subj
+    subj=$cn
+    [ "${cn#/}" != "$cn" ] || subj="/CN=$cn"
+    openssl req -new -utf8 -key "$P/leaf.key" -subj "$subj" -out "$P/$name.csr" 2>/dev/null
     for ((i = 0; i < count; i++)); do
         openssl x509 -req -in "$P/$name.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -set_serial $((first + i)) \
             -days 30 -extfile "$P/ext.cnf" -extensions leaf -out "$P/$name$i.crt" 2>/dev/null
-        printf 'V\t351231235959Z\t\t%X\tunknown\t/CN=%s\n' $((first + i)) "$cn" >> "$P/index.txt"
+        printf 'V\t351231235959Z\t\t%X\tunknown\t%s\n' $((first + i)) "$subj" >> "$P/index.txt"
     done
     chmod -R a+rX "$P"
 }

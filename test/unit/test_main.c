@@ -11,6 +11,7 @@ Suite *http_suite(void);
 Suite *redis_suite(void);
 Suite *notify_suite(void);
 Suite *control_suite(void);
+Suite *text_suite(void);
 
 int main(void)
 {
@@ -23,6 +24,7 @@ int main(void)
     srunner_add_suite(sr, redis_suite());
     srunner_add_suite(sr, notify_suite());
     srunner_add_suite(sr, control_suite());
+    srunner_add_suite(sr, text_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -2,7 +2,9 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "og_ocsp.h"
@@ -708,6 +710,87 @@ START_TEST(verify_malformed_truncated_oversized)
 }
 END_TEST
 
+/* A file of PEM text in the temporary directory; its path is malloc'd. */
+static char *temp_file(const char *text, size_t len)
+{
+    char *path = strdup("/tmp/og_certfile.XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+/* PEM of x alone, with other line breaks than PEM_write's: what a CA's
+ * download or a hand-made chain file may look like. */
+static char *rewrapped_pem(X509 *x, int width, const char *before)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *text, *out;
+    long n;
+    PEM_write_bio_X509(b, x);
+    n = BIO_get_mem_data(b, &text);
+    out = calloc(1, (size_t)n * 2 + strlen(before) + 64);
+    strcpy(out, before);
+    const char *body = strchr(text, '\n') + 1, *end = strstr(text, "-----END");
+    strcat(out, "-----BEGIN CERTIFICATE-----\r\n");
+    for (int col = 0; body < end; body++) {
+        if (*body == '\n')
+            continue;
+        strncat(out, body, 1);
+        if (++col % width == 0)
+            strcat(out, "\r\n");
+    }
+    strcat(out, "\r\n-----END CERTIFICATE-----\r\n");
+    BIO_free(b);
+    return out;
+}
+
+START_TEST(cert_file_matching)
+{
+    char *pair = tp_pair_pem(&leaf, &ca), *other = tp_pair_pem(&other_leaf, &ca);
+    char *rewrapped = rewrapped_pem(leaf.cert, 76, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    ck_assert_int_eq(og_pem_same_first_cert(pair, strlen(pair), pair, strlen(pair)), 1);
+    ck_assert_int_eq(og_pem_same_first_cert(rewrapped, strlen(rewrapped), pair, strlen(pair)), 1);
+    ck_assert_int_eq(og_pem_same_first_cert(other, strlen(other), pair, strlen(pair)), 0);
+    ck_assert_int_eq(og_pem_same_first_cert("no pem", 6, pair, strlen(pair)), -1);
+    /* a prefix of the base64 is not the same certificate */
+    ck_assert_int_eq(og_pem_same_first_cert(pair, 200, pair, strlen(pair)), 0);
+
+    char *f_same = temp_file(rewrapped, strlen(rewrapped)), *f_other = temp_file(other, strlen(other));
+    ck_assert(og_cert_file_is(f_same, pair, strlen(pair), cert->id));
+    ck_assert(!og_cert_file_is(f_other, pair, strlen(pair), cert->id));
+    ck_assert(!og_cert_file_is("/nonexistent/cert.pem", pair, strlen(pair), cert->id));
+    /* a TRUSTED CERTIFICATE block is decoded and compared by id */
+    BIO *b = BIO_new(BIO_s_mem());
+    char *trusted;
+    PEM_write_bio_X509_AUX(b, leaf.cert);
+    long n = BIO_get_mem_data(b, &trusted);
+    char *f_trusted = temp_file(trusted, (size_t)n);
+    ck_assert(og_cert_file_is(f_trusted, pair, strlen(pair), cert->id));
+    unsigned char wrong_id[OG_ID_LEN] = { 0 };
+    ck_assert(!og_cert_file_is(f_trusted, pair, strlen(pair), wrong_id));
+    BIO_free(b);
+    unlink(f_same);
+    unlink(f_other);
+    unlink(f_trusted);
+    free(f_same);
+    free(f_other);
+    free(f_trusted);
+    free(pair);
+    free(other);
+    free(rewrapped);
+}
+END_TEST
+
+START_TEST(cert_named_by_place)
+{
+    ck_assert_str_eq(cert->name, "subject CN=leaf.test, serial 1001");
+    ck_assert(og_cert_set_place(cert, "vhost a.test:443, /etc/ssl/a.pem"));
+    ck_assert_str_eq(cert->name, "vhost a.test:443, /etc/ssl/a.pem, subject CN=leaf.test, serial 1001");
+}
+END_TEST
+
 Suite *ocsp_suite(void)
 {
     Suite *s = suite_create("ocsp");
@@ -740,6 +823,8 @@ Suite *ocsp_suite(void)
     tcase_add_test(tc, verify_no_next_update);
     tcase_add_test(tc, verify_not_successful);
     tcase_add_test(tc, verify_malformed_truncated_oversized);
+    tcase_add_test(tc, cert_file_matching);
+    tcase_add_test(tc, cert_named_by_place);
     suite_add_tcase(s, tc);
     return s;
 }

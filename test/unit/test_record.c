@@ -796,8 +796,29 @@ START_TEST(run_as_drops_to_the_server_user)
 {
     if (geteuid() != 0)
         return;
-    ck_assert_int_eq(soc_run_as(33, 33, check_ids, NULL), 7);
+    ck_assert_int_eq(soc_run_as(33, 33, check_ids, NULL, SOC_RUN_AS_TIMEOUT_MS), 7);
     ck_assert_int_eq(geteuid(), 0);
+}
+END_TEST
+
+/* The server's user can stop its own processes: root waits a bounded time. */
+static int stop_myself(void *ctx)
+{
+    (void)ctx;
+    raise(SIGSTOP);
+    return 0;
+}
+
+START_TEST(run_as_never_waits_for_a_stopped_child)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    errno = 0;
+    ck_assert_int_eq(soc_run_as(geteuid() == 0 ? 33 : -1, 33, stop_myself, NULL, 300), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    ck_assert_msg(ms >= 300 && ms < 3000, "returned after %ld ms", ms);
 }
 END_TEST
 
@@ -809,6 +830,7 @@ Suite *record_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, roundtrip);
     tcase_add_test(tc, crc32_known_answers);
+    tcase_add_test(tc, run_as_never_waits_for_a_stopped_child);
     tcase_add_test(tc, corruption_matrix);
     tcase_add_test(tc, file_store_load_remove);
     tcase_add_test(tc, corrupt_files_are_misses_and_removed);

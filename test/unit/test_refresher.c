@@ -106,6 +106,7 @@ static og_cert *cert, *cert_b;
 static void *mem;
 static og_table *table;                /* slot 0: cert, slot 1: cert_b */
 static og_target target, target_b;
+static int (*shared_state_hook)(void *baton);  /* cfg.shared_state of the next start */
 /* Lines saying a refresh failed, at warning or error level (OG00610-00617). */
 static int failure_lines(void)
 {
@@ -163,6 +164,7 @@ static void setup(void)
     requests = 0;
     fixed_served = 0;
     in_flight = max_in_flight = 0;
+    shared_state_hook = NULL;
     tl_reset();
 }
 
@@ -197,6 +199,7 @@ static pthread_t start_with(og_refresher_cfg *c)
     c->stop = &stop;
     c->clock = sim_clock();
     c->fetch = respond;
+    c->shared_state = shared_state_hook;
     sim_thread_start();          /* known before it runs */
     pthread_create(&t, NULL, run_refresher, NULL);
     return t;
@@ -621,6 +624,9 @@ START_TEST(startup_tries_local_then_shared_and_stores_locally)
     ck_assert_int_ge(shared_loads, 1);
     ck_assert_int_ge(log_count("OG00603:"), 1);    /* a good response from the shared tier */
     ck_assert(log_line_has("OG00603:", ": good response"));
+    og_slot_status st;
+    ck_assert(og_table_status_read(table, 0, &st));
+    ck_assert_uint_eq(st.last.source, OG_SOURCE_PEER);
     /* what came from the shared tier went to the store (the local tier) */
     ck_assert_int_eq(stores, 1);
     ck_assert_uint_eq(cached_len, shared_len);
@@ -698,6 +704,80 @@ START_TEST(a_round_in_flight_is_marked_in_the_table)
     ck_assert(wait_for(not_fetching0, 3));
     stop_refresher(t);
     ck_assert_uint_eq(og_table_flags(table, 0), OG_SLOT_MUST_STAPLE | OG_SLOT_TRIED);
+}
+END_TEST
+
+/* ---- the status views' state ---- */
+
+static int shared_up(void *baton)
+{
+    (void)baton;
+    return OG_SHARED_UP;
+}
+
+static int fetch_noted(void)
+{
+    og_slot_status st;
+    return og_table_status_read(table, 0, &st) && st.last_fetch > 0;
+}
+
+START_TEST(status_follows_a_good_fetch)
+{
+    og_cache_ops ops = { NULL, mem_load, NULL, mem_store };
+    og_slot_status st;
+    og_table_stats ts;
+    uint64_t in_buckets = 0;
+    time_t start = sim_now();
+    cached_len = 0;
+    shared_state_hook = shared_up;
+    pthread_t t = start_refresher(&ops);
+    ck_assert_msg(wait_for(stapled, 5), "no staple:\n%s", log_tail());
+    ck_assert(wait_for(fetch_noted, 2));
+    pass_ms(1500);               /* a turn of the main loop asks the shared tier */
+    stop_refresher(t);
+    ck_assert(og_table_status_read(table, 0, &st));
+    ck_assert_int_eq(st.last.status, OG_STATUS_GOOD);
+    ck_assert_uint_eq(st.last.source, OG_SOURCE_RESPONDER);
+    ck_assert_int_eq(st.last_result, OG_FETCH_OK);
+    ck_assert_uint_eq(st.failures, 0);
+    ck_assert_int_eq(st.failing_since, 0);
+    ck_assert_int_ge(st.last_fetch, start);
+    ck_assert_int_gt(st.next_refresh, start);
+    ck_assert_int_lt(st.next_refresh, st.last.next_update);
+    ck_assert(st.skew_known);
+    ck_assert_int_le(labs(st.skew), 5);   /* the test responder produces it now */
+    ck_assert_str_eq(st.last_error, "");
+    og_table_stats_read(table, &ts);
+    ck_assert_uint_eq(ts.fetches[OG_FETCH_OK], 1);
+    for (unsigned k = 0; k <= OG_FETCH_BUCKETS; k++)
+        in_buckets += ts.fetch_buckets[k];
+    ck_assert_uint_eq(in_buckets, 1);
+    ck_assert_int_eq(ts.shared_cache, OG_SHARED_UP);
+}
+END_TEST
+
+START_TEST(status_follows_a_failing_responder)
+{
+    og_slot_status st;
+    og_table_stats ts;
+    time_t start = sim_now();
+    mode = MODE_500;
+    pthread_t t = start_refresher(NULL);
+    ck_assert(wait_for(fetch_noted, 5));
+    stop_refresher(t);
+    ck_assert(og_table_status_read(table, 0, &st));
+    ck_assert_int_eq(st.last.status, OG_STATUS_NONE);
+    ck_assert_int_eq(st.last_result, OG_FETCH_ERROR);
+    ck_assert_uint_eq(st.failures, 1);
+    ck_assert_int_ge(st.failing_since, start);
+    ck_assert_int_ge(st.last_error_at, start);
+    ck_assert_msg(strstr(st.last_error, "cannot reach the OCSP responder") && strstr(st.last_error, "500"),
+                  "last error: %s", st.last_error);
+    ck_assert_int_ge(st.next_refresh, start + 20);   /* the retry backs off from 30 s */
+    ck_assert(!st.skew_known);
+    og_table_stats_read(table, &ts);
+    ck_assert_uint_eq(ts.fetches[OG_FETCH_ERROR], 1);
+    ck_assert_int_eq(ts.shared_cache, OG_SHARED_NONE);
 }
 END_TEST
 
@@ -1133,6 +1213,8 @@ Suite *refresher_suite(void)
     tcase_add_test(tc, replace_rule);
     tcase_add_test(tc, startup_repairs_a_slot_left_mid_write);
     tcase_add_test(tc, suspicious_validity_is_logged_once);
+    tcase_add_test(tc, status_follows_a_good_fetch);
+    tcase_add_test(tc, status_follows_a_failing_responder);
     suite_add_tcase(s, tc);
     TCase *rs = tcase_create("responder");
     tcase_add_checked_fixture(rs, setup, teardown);

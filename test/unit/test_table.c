@@ -353,6 +353,150 @@ START_TEST(slot_flags_lifecycle)
 }
 END_TEST
 
+START_TEST(status_keeps_the_last_response_after_it_expired)
+{
+    unsigned char der[40], buf[OG_SLOT_CAPACITY];
+    size_t len;
+    og_slot_status st;
+    og_slot_meta m = meta(OG_STATUS_REVOKED, 5000);
+    memset(der, 1, sizeof(der));
+    ck_assert(og_table_status_read(table, 3, &st));
+    ck_assert_int_eq(st.last.status, OG_STATUS_NONE);
+    ck_assert_int_eq(st.last_fetch, 0);
+    og_table_publish(table, 3, der, sizeof(der), &m);
+    ck_assert(og_table_status_read(table, 3, &st));
+    ck_assert_int_eq(st.last.status, OG_STATUS_REVOKED);
+    ck_assert_int_eq(st.last.next_update, 5000);
+    ck_assert_uint_eq(st.last.source, OG_SOURCE_RESPONDER);
+    /* expiry clears the staple, the views still know what expired */
+    og_table_clear(table, 3);
+    ck_assert(!og_table_staple(table, 3, 4000, buf, sizeof(buf), &len));
+    ck_assert(og_table_status_read(table, 3, &st));
+    ck_assert_int_eq(st.last.status, OG_STATUS_REVOKED);
+    ck_assert_int_eq(st.last.this_update, 4900);
+    ck_assert(!og_table_status_read(table, N, &st));
+}
+END_TEST
+
+START_TEST(fetch_notes_count_and_track_failures)
+{
+    og_slot_status st;
+    og_table_stats ts;
+    char longer[400];
+    og_fetch_note fail = { OG_FETCH_ERROR, 1000, 50, 1, 1030, 0, 0, "cannot reach the OCSP responder (refused)" };
+    og_fetch_note again = { OG_FETCH_INVALID, 1030, 51, 2, 1090, 1, 7, "bad signature (x)" };
+    og_fetch_note ok = { OG_FETCH_OK, 1090, 400000, 0, 5000, 1, -3, NULL };
+    og_table_stats_read(table, &ts);
+    ck_assert_int_eq(ts.shared_cache, OG_SHARED_NONE);
+    og_table_note_fetch(table, 2, &fail);
+    ck_assert(og_table_status_read(table, 2, &st));
+    ck_assert_uint_eq(st.failures, 1);
+    ck_assert_int_eq(st.failing_since, 1000);
+    ck_assert_int_eq(st.next_refresh, 1030);
+    ck_assert_int_eq(st.last_result, OG_FETCH_ERROR);
+    ck_assert_str_eq(st.last_error, "cannot reach the OCSP responder (refused)");
+    ck_assert_int_eq(st.last_error_at, 1000);
+    ck_assert(!st.skew_known);
+    og_table_note_fetch(table, 2, &again);
+    ck_assert(og_table_status_read(table, 2, &st));
+    ck_assert_uint_eq(st.failures, 2);
+    ck_assert_int_eq(st.failing_since, 1000);      /* since the first of them */
+    ck_assert(st.skew_known);
+    ck_assert_int_eq(st.skew, 7);
+    og_table_note_fetch(table, 2, &ok);
+    ck_assert(og_table_status_read(table, 2, &st));
+    ck_assert_uint_eq(st.failures, 0);
+    ck_assert_int_eq(st.failing_since, 0);
+    ck_assert_int_eq(st.last_result, OG_FETCH_OK);
+    ck_assert_int_eq(st.last_fetch, 1090);
+    ck_assert_uint_eq(st.last_fetch_ms, 400000);
+    ck_assert_str_eq(st.last_error, "bad signature (x)");  /* the last error stays, with its time */
+    ck_assert_int_eq(st.last_error_at, 1030);
+    ck_assert_int_eq(st.skew, -3);
+    og_table_stats_read(table, &ts);
+    ck_assert_uint_eq(ts.fetches[OG_FETCH_OK], 1);
+    ck_assert_uint_eq(ts.fetches[OG_FETCH_ERROR], 1);
+    ck_assert_uint_eq(ts.fetches[OG_FETCH_INVALID], 1);
+    /* 50 ms is within the first bucket's bound, 51 ms the next one's,
+     * 400 s above the last bound */
+    ck_assert_uint_eq(ts.fetch_buckets[0], 1);
+    ck_assert_uint_eq(ts.fetch_buckets[1], 1);
+    ck_assert_uint_eq(ts.fetch_buckets[OG_FETCH_BUCKETS], 1);
+    ck_assert_uint_eq(ts.fetch_ms_sum, 400101);
+    /* an error text longer than the record is cut to fit */
+    memset(longer, 'e', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    fail.error = longer;
+    og_table_note_fetch(table, 2, &fail);
+    ck_assert(og_table_status_read(table, 2, &st));
+    ck_assert_uint_eq(strlen(st.last_error), OG_ERROR_TEXT - 1);
+    og_table_note_schedule(table, 2, 2000, 2600, 0);
+    ck_assert(og_table_status_read(table, 2, &st));
+    ck_assert_int_eq(st.next_refresh, 2600);
+    ck_assert_uint_eq(st.failures, 0);
+    og_table_note_shared_cache(table, OG_SHARED_DOWN);
+    og_table_note_restart(table);
+    og_table_stats_read(table, &ts);
+    ck_assert_int_eq(ts.shared_cache, OG_SHARED_DOWN);
+    ck_assert_uint_eq(ts.refresher_restarts, 1);
+}
+END_TEST
+
+START_TEST(handshake_counters)
+{
+    uint64_t yes, no;
+    for (int i = 0; i < 3; i++)
+        og_table_count_handshake(table, 4, 1);
+    og_table_count_handshake(table, 4, 0);
+    og_table_count_handshake(table, N, 1);          /* out of range: ignored */
+    og_table_handshakes(table, 4, &yes, &no);
+    ck_assert_uint_eq(yes, 3);
+    ck_assert_uint_eq(no, 1);
+    og_table_handshakes(table, 5, &yes, &no);
+    ck_assert_uint_eq(yes + no, 0);
+}
+END_TEST
+
+START_TEST(carry_over_keeps_status_counters_and_source)
+{
+    unsigned char other_ids[N][OG_ID_LEN], der[50];
+    og_slot_meta m = meta(OG_STATUS_GOOD, 9000), got;
+    og_fetch_note fail = { OG_FETCH_ERROR, 1000, 20, 3, 1100, 0, 0, "down" };
+    og_slot_status st;
+    og_table_stats ts;
+    uint64_t yes, no;
+    size_t len;
+    memset(der, 0x42, sizeof(der));
+    og_table_publish(table, 7, der, sizeof(der), &m);
+    og_table_count_handshake(table, 7, 1);
+    og_table_count_handshake(table, 9, 0);
+    og_table_note_fetch(table, 9, &fail);            /* 9 never had a response */
+    og_table_note_restart(table);
+    make_ids(other_ids, N, 1000);
+    memcpy(other_ids[40], ids[7], OG_ID_LEN);
+    memcpy(other_ids[41], ids[9], OG_ID_LEN);
+    void *m2 = calloc(1, og_table_size(N));
+    og_table *t2 = og_table_init(m2, og_table_size(N), N, (const unsigned char (*)[OG_ID_LEN])other_ids);
+    ck_assert_uint_eq(og_table_carry_over(t2, table), 1);
+    ck_assert(og_table_read(t2, 40, NULL, 0, &len, &got));
+    ck_assert_uint_eq(got.source, OG_SOURCE_RESTART);
+    ck_assert(og_table_status_read(t2, 40, &st));
+    ck_assert_uint_eq(st.last.source, OG_SOURCE_RESPONDER);   /* where it first came from */
+    ck_assert_int_eq(st.last.next_update, 9000);
+    og_table_handshakes(t2, 40, &yes, &no);
+    ck_assert_uint_eq(yes, 1);
+    ck_assert(og_table_status_read(t2, 41, &st));
+    ck_assert_uint_eq(st.failures, 3);
+    ck_assert_str_eq(st.last_error, "down");
+    og_table_handshakes(t2, 41, &yes, &no);
+    ck_assert_uint_eq(no, 1);
+    og_table_stats_read(t2, &ts);
+    ck_assert_uint_eq(ts.refresher_restarts, 1);
+    ck_assert_uint_eq(ts.fetches[OG_FETCH_ERROR], 1);
+    free(m2);
+}
+END_TEST
+
 START_TEST(local_pass_signals)
 {
     unsigned done = 99;
@@ -538,6 +682,10 @@ Suite *table_suite(void)
     tcase_add_test(tc, wait_ends_when_the_fetch_ends_without_one);
     tcase_add_test(tc, wait_is_bounded);
     tcase_add_test(tc, startup_waits_for_the_first_fetch);
+    tcase_add_test(tc, status_keeps_the_last_response_after_it_expired);
+    tcase_add_test(tc, fetch_notes_count_and_track_failures);
+    tcase_add_test(tc, handshake_counters);
+    tcase_add_test(tc, carry_over_keeps_status_counters_and_source);
     suite_add_tcase(s, tc);
     return s;
 }
