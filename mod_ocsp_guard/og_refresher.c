@@ -875,18 +875,20 @@ static void load_initial(refresher *r, time_t now, logq *q)
     for (unsigned i = 0; i < r->cfg->ntargets; i++) {
         const og_target *t = &r->cfg->targets[i];
         og_slot_meta m;
+        og_slot_status st;
         size_t len = 0;
         r->st[i].due = now;
-        if (og_table_read(r->cfg->table, t->slot, NULL, 0, &len, &m) && len > 0) {
-            if (og_meta_stapled(&m, now)) {
-                og_resp_info info = info_of_meta(&m);
-                og_resp_known_accept(&r->st[i].known, &info);
-                schedule_refresh(r, i, &info, now, q);
-                r->st[i].log_state = m.status == OG_STATUS_GOOD ? LS_GOOD : LS_REVOKED;
-                continue;
-            }
-            if (m.status == OG_STATUS_REVOKED)   /* expired, still a floor */
-                og_resp_known_revoked(&r->st[i].known, m.this_update);
+        /* The last response published, kept after expiry cleared its slot:
+         * a revocation among them stays the rollback floor, even when the
+         * cache lost its record. */
+        if (og_table_status_read(r->cfg->table, t->slot, &st) && st.last.status == OG_STATUS_REVOKED)
+            og_resp_known_revoked(&r->st[i].known, st.last.this_update);
+        if (og_table_read(r->cfg->table, t->slot, NULL, 0, &len, &m) && len > 0 && og_meta_stapled(&m, now)) {
+            og_resp_info info = info_of_meta(&m);
+            og_resp_known_accept(&r->st[i].known, &info);
+            schedule_refresh(r, i, &info, now, q);
+            r->st[i].log_state = m.status == OG_STATUS_GOOD ? LS_GOOD : LS_REVOKED;
+            continue;
         }
         og_table_clear(r->cfg->table, t->slot);
         r->st[i].load_cache = 1;

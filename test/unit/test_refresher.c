@@ -880,6 +880,30 @@ START_TEST(expired_cached_revocation_is_a_floor_after_restart)
 }
 END_TEST
 
+/* A graceful restart (or a refresher respawn) after the revocation expired:
+ * its slot was cleared, the cache record is gone (the server's user may
+ * delete it), and the responder's path replays an older good response. The
+ * table's status record still names the revocation: it is the floor. */
+START_TEST(expired_revocation_in_the_table_is_a_floor_after_restart)
+{
+    unsigned char rev[OG_SLOT_CAPACITY];
+    og_resp_info info;
+    size_t rl = make_response(&leaf, cert, V_OCSP_CERTSTATUS_REVOKED, -7200, -3600, rev, NULL);
+    ck_assert(og_adopt_response(table, &target, rev, rl, sim_now() - 5000, OG_SOURCE_RESPONDER, &info));
+    og_table_clear(table, target.slot);          /* what expire_stale did */
+    fixed_len = make_response(&leaf, cert, V_OCSP_CERTSTATUS_GOOD, -7300, 3600, fixed_body, NULL);
+    cached_len = 0;
+    mode = MODE_FIXED;
+    pthread_t t = start_refresher(NULL);
+    wait_for(replay_served, 3);
+    pass_ms(300);
+    int good = stapled();
+    stop_refresher(t);
+    ck_assert_int_ge(fixed_served, 1);
+    ck_assert_msg(!good, "an older good response was stapled after an expired revocation:\n%s", log_tail());
+}
+END_TEST
+
 /* The adopt path: a revocation in the slot is not replaced by an older good
  * response, nor by a good one of the same instant; a newer one may. */
 START_TEST(adopt_never_rolls_back_a_revocation)
@@ -1209,6 +1233,7 @@ Suite *refresher_suite(void)
     tcase_add_test(tc, fetched_older_good_never_replaces_a_revocation);
     tcase_add_test(tc, shared_older_good_never_replaces_an_expired_revocation);
     tcase_add_test(tc, expired_cached_revocation_is_a_floor_after_restart);
+    tcase_add_test(tc, expired_revocation_in_the_table_is_a_floor_after_restart);
     tcase_add_test(tc, adopt_never_rolls_back_a_revocation);
     tcase_add_test(tc, replace_rule);
     tcase_add_test(tc, startup_repairs_a_slot_left_mid_write);
