@@ -43,7 +43,7 @@ int guard_registry_cert_files(server_rec *s, apr_pool_t *p, apr_array_header_t *
                               apr_array_header_t *key_files);
 
 /* Once every certificate is primed: names each in log lines by its first
- * place, "vhost HOST:PORT[ and N more], FILE, subject ..., serial ...". */
+ * place, "vhost HOST:PORT[ and N more] (FILE), subject ..., serial ...". */
 void guard_registry_name_places(guard_registry *r);
 
 /* The ids of r's certificates, slot by slot (allocated from r's pool): what
