@@ -52,6 +52,7 @@ int main(int argc, char **argv)
             return 1;
         }
         free(order);
+        og_table_free(t);
         free(mem);
         free(ids);
     }

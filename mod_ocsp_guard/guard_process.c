@@ -285,7 +285,9 @@ void guard_process_monitor(server_rec *s)
     t = (const og_target *)refresher.registry->targets->elts;
     for (int i = 0; i < refresher.registry->targets->nelts; i++) {
         og_slot_meta m;
-        int stapled = guard_table_stapled(t[i].slot, now, &m);
+        int stapled = guard_table_stapled_nowait(t[i].slot, now, &m);
+        if (stapled < 0)
+            continue;            /* mid-write: looked at again next second */
         watch_must_staple(s, &t[i], &refresher.watch[i], stapled, now);
         watch_validity(s, &t[i], &refresher.watch[i], &m, stapled, now);
     }

@@ -28,6 +28,15 @@ void guard_table_forget(void)
     staple_table = NULL;
 }
 
+/* The handle is this generation's (the shared memory outlives it). */
+static apr_status_t free_handle(void *table)
+{
+    if (staple_table == table)
+        staple_table = NULL;
+    og_table_free(table);
+    return APR_SUCCESS;
+}
+
 og_table *guard_table_create(server_rec *s, const guard_registry *r, int *carried, int *restarted)
 {
     apr_pool_t *proc_pool = s->process->pool;
@@ -44,6 +53,8 @@ og_table *guard_table_create(server_rec *s, const guard_registry *r, int *carrie
         return NULL;
     }
     table = og_table_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n, guard_registry_ids(r));
+    if (table)
+        apr_pool_cleanup_register(s->process->pconf, table, free_handle, apr_pool_cleanup_null);
     for (unsigned i = 0; table && i < n; i++) {
         if (t[i].cert->must_staple)
             og_table_mark_must_staple(table, t[i].slot);
@@ -52,8 +63,12 @@ og_table *guard_table_create(server_rec *s, const guard_registry *r, int *carrie
     *carried = 0;
     *restarted = old != NULL;
     if (old) {
-        if (table && og_table_valid(apr_shm_baseaddr_get(old), apr_shm_size_get(old)))
-            *carried = (int)og_table_carry_over(table, apr_shm_baseaddr_get(old));
+        /* The old generation's memory was the server's user's to write: read
+         * through a handle whose bounds come from the size we allocated. */
+        og_table *from = og_table_attach(apr_shm_baseaddr_get(old), apr_shm_size_get(old));
+        if (table && from)
+            *carried = (int)og_table_carry_over(table, from);
+        og_table_free(from);
         /* Old children keep their own mapping; the parent lets go of it. */
         apr_shm_destroy(old);
     }
@@ -66,6 +81,13 @@ og_table *guard_table_create(server_rec *s, const guard_registry *r, int *carrie
 int guard_table_stapled(unsigned slot, time_t now, og_slot_meta *m)
 {
     return og_table_read(staple_table, slot, NULL, 0, NULL, m) && og_meta_stapled(m, now);
+}
+
+int guard_table_stapled_nowait(unsigned slot, time_t now, og_slot_meta *m)
+{
+    if (!og_table_read_nowait(staple_table, slot, m))
+        return -1;
+    return og_meta_stapled(m, now);
 }
 
 unsigned guard_table_count_stapled(void)

@@ -19,6 +19,9 @@ void guard_table_forget(void);
 
 /* 1 when slot holds a response that may be stapled at now; m is filled. */
 int guard_table_stapled(unsigned slot, time_t now, og_slot_meta *m);
+/* The same in one attempt that never waits (the parent's monitor): -1 when
+ * the slot is mid-write. */
+int guard_table_stapled_nowait(unsigned slot, time_t now, og_slot_meta *m);
 /* How many slots hold a response that may be stapled now. */
 unsigned guard_table_count_stapled(void);
 

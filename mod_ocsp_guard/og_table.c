@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,7 +66,10 @@ typedef struct table_stats {
     uint32_t pad;
 } table_stats;
 
-struct og_table {
+/* The shared header. The server's user can write all of the shared memory
+ * (any code in a child can): geometry is read from here once, validated,
+ * and kept in the process's own og_table handle below. */
+typedef struct table_hdr {
     uint32_t magic;
     uint32_t version;
     uint32_t nslots;
@@ -82,6 +86,18 @@ struct og_table {
     table_stats stats;
     /* followed by og_slot[nslots], og_slot[TABLE_SPARES], then
      * uint32_t index[index_mask + 1], status_rec[nslots], hs_counters[nslots] */
+} table_hdr;
+
+/* A process-private handle: forked children and the refresher inherit it,
+ * the parent (root) reads shared memory only through the bounds it holds. */
+struct og_table {
+    table_hdr *h;
+    unsigned nslots;
+    uint32_t index_mask;
+    og_slot *slots;              /* nslots homes, then TABLE_SPARES spares */
+    uint32_t *index;
+    status_rec *status;
+    hs_counters *counters;
 };
 
 const unsigned og_fetch_bucket_ms[OG_FETCH_BUCKETS] = {
@@ -89,7 +105,7 @@ const unsigned og_fetch_bucket_ms[OG_FETCH_BUCKETS] = {
 
 static size_t header_size(void)
 {
-    return (sizeof(og_table) + 63) & ~(size_t)63;
+    return (sizeof(table_hdr) + 63) & ~(size_t)63;
 }
 
 static uint32_t index_entries(unsigned n)
@@ -102,17 +118,17 @@ static uint32_t index_entries(unsigned n)
 
 static og_slot *slots(const og_table *t)
 {
-    return (og_slot *)((char *)t + header_size());
+    return t->slots;
 }
 
 static og_slot *spare(const og_table *t, unsigned k)
 {
-    return slots(t) + t->nslots + k;
+    return t->slots + t->nslots + k;
 }
 
 static uint32_t *index_of(const og_table *t)
 {
-    return (uint32_t *)((char *)slots(t) + ((size_t)t->nslots + TABLE_SPARES) * sizeof(og_slot));
+    return t->index;
 }
 
 /* Offsets of the status records and counters for n slots, and the size. */
@@ -131,12 +147,49 @@ static size_t layout(unsigned n, size_t *status_off, size_t *counters_off)
 
 static status_rec *status_of(const og_table *t, unsigned slot)
 {
-    return (status_rec *)((char *)t + t->status_off) + slot;
+    return t->status + slot;
 }
 
 static hs_counters *counters_of(const og_table *t, unsigned slot)
 {
-    return (hs_counters *)((char *)t + t->counters_off) + slot;
+    return t->counters + slot;
+}
+
+/* The handle on mem for n slots, every bound computed here, none read back
+ * from shared memory. NULL when out of memory. */
+static og_table *handle_of(void *mem, unsigned n)
+{
+    size_t status_off, counters_off;
+    og_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    layout(n, &status_off, &counters_off);
+    t->h = mem;
+    t->nslots = n;
+    t->index_mask = index_entries(n) - 1;
+    t->slots = (og_slot *)((char *)mem + header_size());
+    t->index = (uint32_t *)(t->slots + n + TABLE_SPARES);
+    t->status = (status_rec *)((char *)mem + status_off);
+    t->counters = (hs_counters *)((char *)mem + counters_off);
+    return t;
+}
+
+/* The slot count of a table og_table_init formatted in mem[size], read
+ * once; -1 when the header does not describe a table that fits. */
+static long checked_slots(const void *mem, size_t size)
+{
+    const table_hdr *h = mem;
+    table_hdr copy;
+    size_t status_off, counters_off;
+    if (!mem || size < sizeof(copy))
+        return -1;
+    memcpy(&copy, h, sizeof(copy));  /* one read: the writer may change it meanwhile */
+    if (copy.magic != TABLE_MAGIC || copy.version != TABLE_VERSION || copy.size > size ||
+        copy.nslots > OG_TABLE_MAX_SLOTS || copy.index_mask != index_entries(copy.nslots) - 1 ||
+        layout(copy.nslots, &status_off, &counters_off) != copy.size ||
+        copy.status_off != status_off || copy.counters_off != counters_off)
+        return -1;
+    return copy.nslots;
 }
 
 static uint32_t id_hash(const unsigned char *id)
@@ -184,43 +237,51 @@ size_t og_table_size(unsigned n)
 
 og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char (*ids)[OG_ID_LEN])
 {
-    og_table *t = mem;
-    if (!mem || size < og_table_size(n))
+    table_hdr *h = mem;
+    og_table *t;
+    size_t status_off, counters_off;
+    if (!mem || n > OG_TABLE_MAX_SLOTS || size < og_table_size(n) || !(t = handle_of(mem, n)))
         return NULL;
     /* mem comes zeroed (fresh shared memory): writing it all would make
      * every slot's pages resident for nothing. */
-    size_t status_off, counters_off;
-    t->nslots = n;
-    t->index_mask = index_entries(n) - 1;
-    t->size = layout(n, &status_off, &counters_off);
-    t->status_off = status_off;
-    t->counters_off = counters_off;
-    t->stats.shared_cache = OG_SHARED_NONE;
+    h->nslots = n;
+    h->index_mask = t->index_mask;
+    h->size = layout(n, &status_off, &counters_off);
+    h->status_off = status_off;
+    h->counters_off = counters_off;
+    h->stats.shared_cache = OG_SHARED_NONE;
     uint32_t *idx = index_of(t);
     for (unsigned i = 0; i < n; i++) {
         memcpy(slots(t)[i].id, ids[i], OG_ID_LEN);
         uint32_t pos = id_hash(ids[i]) & t->index_mask;
         while (idx[pos]) {
-            if (!memcmp(slots(t)[idx[pos] - 1].id, ids[i], OG_ID_LEN))
+            if (!memcmp(slots(t)[idx[pos] - 1].id, ids[i], OG_ID_LEN)) {
+                free(t);
                 return NULL;
+            }
             pos = (pos + 1) & t->index_mask;
         }
         idx[pos] = i + 1;
     }
-    t->version = TABLE_VERSION;
-    t->magic = TABLE_MAGIC;
+    h->version = TABLE_VERSION;
+    h->magic = TABLE_MAGIC;
     return t;
 }
 
 int og_table_valid(const void *mem, size_t size)
 {
-    const og_table *t = mem;
-    size_t status_off, counters_off;
-    if (!mem || size < sizeof(*t) || t->magic != TABLE_MAGIC || t->version != TABLE_VERSION ||
-        t->size > size)
-        return 0;
-    return layout(t->nslots, &status_off, &counters_off) == t->size && t->status_off == status_off &&
-           t->counters_off == counters_off;
+    return checked_slots(mem, size) >= 0;
+}
+
+og_table *og_table_attach(void *mem, size_t size)
+{
+    long n = checked_slots(mem, size);
+    return n < 0 ? NULL : handle_of(mem, (unsigned)n);
+}
+
+void og_table_free(og_table *t)
+{
+    free(t);
 }
 
 unsigned og_table_count(const og_table *t)
@@ -233,13 +294,17 @@ int og_table_find(const og_table *t, const unsigned char *id, size_t id_len)
     const uint32_t *idx = index_of(t);
     if (id_len != OG_ID_LEN)
         return -1;
-    for (uint32_t pos = id_hash(id) & t->index_mask;; pos = (pos + 1) & t->index_mask) {
+    /* at most one turn of the index, and only entries that name a slot:
+     * the index is in memory the server's user can write */
+    uint32_t pos = id_hash(id) & t->index_mask;
+    for (uint32_t probes = 0; probes <= t->index_mask; probes++, pos = (pos + 1) & t->index_mask) {
         uint32_t v = idx[pos];
-        if (!v)
+        if (!v || v > t->nslots)
             return -1;
         if (!memcmp(slots(t)[v - 1].id, id, OG_ID_LEN))
             return (int)(v - 1);
     }
+    return -1;
 }
 
 /* Marks the buffer busy (seq odd) and writes it; write_commit ends it. */
@@ -273,13 +338,13 @@ static void write_commit(og_slot *s)
  * (the home is then written in place and readers wait for it). */
 static int claim_spare(og_table *t)
 {
-    uint64_t claimed = __atomic_load_n(&t->spares_claimed, __ATOMIC_RELAXED);
+    uint64_t claimed = __atomic_load_n(&t->h->spares_claimed, __ATOMIC_RELAXED);
     for (;;) {
         uint64_t avail = ~claimed & ((1ull << TABLE_SPARES) - 1);
         if (!avail)
             return -1;
         int k = __builtin_ctzll(avail);
-        if (__atomic_compare_exchange_n(&t->spares_claimed, &claimed, claimed | (1ull << k), 0,
+        if (__atomic_compare_exchange_n(&t->h->spares_claimed, &claimed, claimed | (1ull << k), 0,
                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             return k;
     }
@@ -350,7 +415,7 @@ void og_table_publish_commit(og_table *t, unsigned slot)
     k = __atomic_load_n(&home->cur, __ATOMIC_RELAXED);
     if (k) {
         __atomic_store_n(&home->cur, 0, __ATOMIC_RELEASE);
-        __atomic_fetch_and(&t->spares_claimed, ~(1ull << (k - 1)), __ATOMIC_RELEASE);
+        __atomic_fetch_and(&t->h->spares_claimed, ~(1ull << (k - 1)), __ATOMIC_RELEASE);
     }
 }
 
@@ -397,7 +462,7 @@ unsigned og_table_repair(og_table *t)
         if (__atomic_load_n(&status_of(t, i)->seq, __ATOMIC_ACQUIRE) & 1)
             status_write_commit(t, i);
     }
-    __atomic_store_n(&t->spares_claimed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->h->spares_claimed, 0, __ATOMIC_RELEASE);
     return repaired;
 }
 
@@ -519,6 +584,12 @@ int og_table_read(const og_table *t, unsigned slot, unsigned char *buf, size_t c
     return read_waiting(t, slot, buf, cap, len, meta);
 }
 
+int og_table_read_nowait(const og_table *t, unsigned slot, og_slot_meta *meta)
+{
+    size_t len = 0;
+    return slot < t->nslots && read_slot(t, slot, NULL, 0, &len, meta);
+}
+
 int og_meta_stapled(const og_slot_meta *m, time_t now)
 {
     return og_status_staplable(m->status) && m->next_update > now;
@@ -577,7 +648,7 @@ int og_table_status_read(const og_table *t, unsigned slot, og_slot_status *out)
 
 void og_table_stats_read(const og_table *t, og_table_stats *out)
 {
-    const table_stats *ts = &t->stats;
+    const table_stats *ts = &t->h->stats;
     for (unsigned k = 0; k < OG_FETCH_RESULTS; k++)
         out->fetches[k] = __atomic_load_n(&ts->fetches[k], __ATOMIC_RELAXED);
     for (unsigned k = 0; k <= OG_FETCH_BUCKETS; k++)
@@ -600,7 +671,7 @@ static void set_schedule(og_slot_status *st, time_t now, time_t next_refresh, un
 
 void og_table_note_fetch(og_table *t, unsigned slot, const og_fetch_note *n)
 {
-    table_stats *ts = &t->stats;
+    table_stats *ts = &t->h->stats;
     unsigned b = 0, result = (unsigned)n->result < OG_FETCH_RESULTS ? n->result : OG_FETCH_ERROR;
     og_slot_status *st;
     if (slot >= t->nslots)
@@ -641,12 +712,12 @@ void og_table_note_schedule(og_table *t, unsigned slot, time_t now, time_t next_
 
 void og_table_note_shared_cache(og_table *t, int state)
 {
-    __atomic_store_n(&t->stats.shared_cache, state, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->h->stats.shared_cache, state, __ATOMIC_RELAXED);
 }
 
 void og_table_note_restart(og_table *t)
 {
-    __atomic_fetch_add(&t->stats.restarts, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&t->h->stats.restarts, 1, __ATOMIC_RELAXED);
 }
 
 /* Status and counters of slot i of from into slot dst of to. */
@@ -683,11 +754,11 @@ unsigned og_table_carry_over(og_table *to, const og_table *from)
     }
     /* counters stay monotonic across graceful restarts */
     og_table_stats_read(from, &fs);
-    memcpy(to->stats.fetches, fs.fetches, sizeof(fs.fetches));
-    memcpy(to->stats.buckets, fs.fetch_buckets, sizeof(fs.fetch_buckets));
-    to->stats.fetch_ms_sum = fs.fetch_ms_sum;
-    to->stats.restarts = fs.refresher_restarts;
-    to->stats.shared_cache = fs.shared_cache;
+    memcpy(to->h->stats.fetches, fs.fetches, sizeof(fs.fetches));
+    memcpy(to->h->stats.buckets, fs.fetch_buckets, sizeof(fs.fetch_buckets));
+    to->h->stats.fetch_ms_sum = fs.fetch_ms_sum;
+    to->h->stats.restarts = fs.refresher_restarts;
+    to->h->stats.shared_cache = fs.shared_cache;
     return carried;
 }
 
@@ -734,19 +805,19 @@ void og_table_fetch_reset(og_table *t)
 
 void og_table_local_progress(og_table *t)
 {
-    __atomic_fetch_add(&t->local_done, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&t->h->local_done, 1, __ATOMIC_RELEASE);
 }
 
 void og_table_local_finished(og_table *t)
 {
-    __atomic_store_n(&t->local_loaded, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->h->local_loaded, 1, __ATOMIC_RELEASE);
 }
 
 int og_table_local_loaded(const og_table *t, unsigned *done)
 {
     if (done)
-        *done = __atomic_load_n(&t->local_done, __ATOMIC_ACQUIRE);
-    return (int)__atomic_load_n(&t->local_loaded, __ATOMIC_ACQUIRE);
+        *done = __atomic_load_n(&t->h->local_done, __ATOMIC_ACQUIRE);
+    return (int)__atomic_load_n(&t->h->local_loaded, __ATOMIC_ACQUIRE);
 }
 
 int64_t og_table_now_ms(void)
@@ -756,13 +827,13 @@ int64_t og_table_now_ms(void)
 
 void og_table_set_startup_mark(og_table *t, int64_t mark_ms)
 {
-    __atomic_store_n(&t->startup_mark_ms, mark_ms, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->h->startup_mark_ms, mark_ms, __ATOMIC_RELEASE);
 }
 
 /* How long a handshake may still wait, from flags: 0 when not at all. */
 static int64_t wait_until(const og_table *t, uint32_t f, const og_wait_bounds *b, int64_t start)
 {
-    int64_t until = 0, mark = __atomic_load_n(&t->startup_mark_ms, __ATOMIC_ACQUIRE);
+    int64_t until = 0, mark = __atomic_load_n(&t->h->startup_mark_ms, __ATOMIC_ACQUIRE);
     if (!(f & OG_SLOT_MUST_STAPLE))
         return 0;
     if ((f & OG_SLOT_FETCHING) && b->in_flight_ms > 0)

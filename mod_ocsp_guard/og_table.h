@@ -101,12 +101,24 @@ typedef struct og_table_stats {
 
 enum { OG_SHARED_NONE = -1, OG_SHARED_DOWN = 0, OG_SHARED_UP = 1 };
 
+#define OG_TABLE_MAX_SLOTS (1u << 22)
+
 /* Bytes needed for n slots. */
 size_t og_table_size(unsigned n);
+/* An og_table is the process's own handle on a table in shared memory: its
+ * bounds are computed when it is made and never read back from the shared
+ * header, which anyone who maps the memory (the server's user) can write.
+ * Forked processes inherit it; og_table_free frees the handle only. */
 /* Formats mem (og_table_size(n) bytes, which must be zeroed, as fresh
  * shared memory is) for the given ids. Returns
- * NULL when two ids are equal or the region is too small. */
+ * NULL when two ids are equal, n is above OG_TABLE_MAX_SLOTS, the region is
+ * too small or memory runs out. */
 og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char (*ids)[OG_ID_LEN]);
+/* A handle on a table og_table_init formatted in mem[size] (an earlier
+ * generation's), its header read once and checked against size; NULL when
+ * it does not describe such a table. */
+og_table *og_table_attach(void *mem, size_t size);
+void og_table_free(og_table *t);
 unsigned og_table_count(const og_table *t);
 /* Slot index of id, or -1. Constant time in the number of slots. */
 int og_table_find(const og_table *t, const unsigned char *id, size_t id_len);
@@ -133,6 +145,10 @@ unsigned og_table_repair(og_table *t);
 int og_table_read(const og_table *t, unsigned slot, unsigned char *buf, size_t cap,
                   size_t *len, og_slot_meta *meta);
 /* 1 when a slot with this metadata may be stapled at time now. */
+/* og_table_read's metadata in one attempt, never waiting: 0 when the slot
+ * is mid-write (or out of range). For the parent, whom no slot held
+ * mid-write by the server's user may slow down. */
+int og_table_read_nowait(const og_table *t, unsigned slot, og_slot_meta *meta);
 int og_meta_stapled(const og_slot_meta *m, time_t now);
 /* The handshake question: 1 and the DER when the slot holds a good or revoked
  * response whose nextUpdate is after now; else 0. */
@@ -159,7 +175,7 @@ void og_table_note_restart(og_table *t);
 /* Copies every slot of from whose id is also in to (a graceful restart),
  * with its status and handshake counters, and the table's counters. */
 unsigned og_table_carry_over(og_table *to, const og_table *from);
-/* 1 when mem holds a table formatted by og_table_init. */
+/* 1 when mem holds a table formatted by og_table_init (as og_table_attach checks). */
 int og_table_valid(const void *mem, size_t size);
 
 /* Per-slot flags (atomic, no lock): must-staple, set when the table is

@@ -220,6 +220,7 @@ START_TEST(carry_over_by_id_within_the_mapped_size)
     ck_assert_int_eq(og_control_carry_over(c, table, NULL, 0), 0);
     free(old_mem);
     free(new_mem);
+    og_table_free(table);
     free(table_mem);
 }
 END_TEST
@@ -350,6 +351,7 @@ static void rteardown(void)
 {
     og_cert_free(cert);
     og_cert_free(cert_b);
+    og_table_free(table);
     free(table_mem);
     free(region_mem);
     tp_free(&ca);

@@ -172,6 +172,7 @@ static void teardown(void)
 {
     og_cert_free(cert);
     og_cert_free(cert_b);
+    og_table_free(table);
     free(mem);
     tp_free(&ca);
     tp_free(&leaf);
@@ -1040,6 +1041,7 @@ static void free_many(void)
         og_cert_free(many_cert[i]);
         tp_free(&many_leaf[i]);
     }
+    og_table_free(many_table);
     free(many_mem);
 }
 

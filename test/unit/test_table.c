@@ -34,6 +34,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    og_table_free(table);
     free(mem);
 }
 
@@ -53,6 +54,40 @@ START_TEST(find_every_id_and_no_other)
     ck_assert_int_eq(og_table_find(table, ids[0], 19), -1);
     ck_assert(og_table_valid(mem, og_table_size(N)));
     ck_assert(!og_table_valid(mem, 16));
+}
+END_TEST
+
+/* The shared memory is the server's user's to write (any code in a child
+ * can): the parent, root, reads it through a handle whose bounds it computed
+ * itself. A rewritten header is refused by og_table_attach and changes
+ * nothing for a handle made before; a poisoned index ends the lookup. */
+START_TEST(rewritten_shared_memory_is_never_trusted)
+{
+    size_t size = og_table_size(N);
+    uint32_t huge = 0x7fffffffu;
+    unsigned char stranger[OG_ID_LEN], buf[OG_SLOT_CAPACITY];
+    size_t len;
+    og_slot_meta m;
+    og_table *attached = og_table_attach(mem, size);
+    ck_assert_ptr_nonnull(attached);
+    ck_assert_uint_eq(og_table_count(attached), N);
+    og_table_free(attached);
+    ck_assert_ptr_null(og_table_attach(mem, size - 1));
+    memcpy((char *)mem + 8, &huge, sizeof(huge));             /* the header's slot count */
+    ck_assert_ptr_null(og_table_attach(mem, size));
+    ck_assert(!og_table_valid(mem, size));
+    ck_assert_uint_eq(og_table_count(table), N);
+    ck_assert_int_eq(og_table_find(table, ids[N - 1], OG_ID_LEN), N - 1);
+    ck_assert(!og_table_read(table, N, buf, sizeof(buf), &len, &m));
+    /* every word of the memory, index included, now says "slot 1" */
+    for (size_t off = 0; off + 4 <= size; off += 4)
+        memcpy((char *)mem + off, &(uint32_t){ 1 }, 4);
+    memset(stranger, 0xEE, sizeof(stranger));
+    ck_assert_int_eq(og_table_find(table, stranger, OG_ID_LEN), -1);
+    ck_assert_ptr_null(og_table_attach(mem, size));
+    /* every slot now looks mid-write: the parent's read gives up at once */
+    ck_assert(!og_table_read_nowait(table, 0, &m));
+    ck_assert(!og_table_read_nowait(table, N, &m));
 }
 END_TEST
 
@@ -128,6 +163,7 @@ START_TEST(carry_over_by_id)
     ck_assert_uint_eq(len, sizeof(der));
     ck_assert_int_eq(got.next_update, now + 100);
     ck_assert_uint_eq(got.source, OG_SOURCE_RESTART);
+    og_table_free(t2);
     free(m2);
 }
 END_TEST
@@ -308,6 +344,7 @@ START_TEST(large_table_lookup)
     ck_assert_ptr_nonnull(t);
     for (unsigned i = 0; i < BIG; i++)
         ck_assert_int_eq(og_table_find(t, big_ids[i], OG_ID_LEN), (int)i);
+    og_table_free(t);
     free(m);
     free(big_ids);
 }
@@ -349,6 +386,7 @@ START_TEST(slot_flags_lifecycle)
     og_table_publish(table, 6, der, sizeof(der), &m);
     ck_assert_uint_eq(og_table_carry_over(t2, table), 1);
     ck_assert_uint_eq(og_table_flags(t2, 6), 0);
+    og_table_free(t2);
     free(m2);
 }
 END_TEST
@@ -493,6 +531,7 @@ START_TEST(carry_over_keeps_status_counters_and_source)
     og_table_stats_read(t2, &ts);
     ck_assert_uint_eq(ts.refresher_restarts, 1);
     ck_assert_uint_eq(ts.fetches[OG_FETCH_ERROR], 1);
+    og_table_free(t2);
     free(m2);
 }
 END_TEST
@@ -668,6 +707,7 @@ Suite *table_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, find_every_id_and_no_other);
+    tcase_add_test(tc, rewritten_shared_memory_is_never_trusted);
     tcase_add_test(tc, duplicate_ids_rejected);
     tcase_add_test(tc, staple_rules);
     tcase_add_test(tc, carry_over_by_id);
