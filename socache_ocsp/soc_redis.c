@@ -492,6 +492,23 @@ static soc_redis_status command(soc_redis *r, int argc, const char *const *argv,
     return st;
 }
 
+/* A command whose reply is small and of one expected type (SET, DEL, PING). */
+static soc_redis_status small_command(soc_redis *r, int argc, const char **argv, const size_t *lens,
+                                      int expected, char *err, size_t errlen)
+{
+    unsigned char *rbuf;
+    soc_reply reply;
+    soc_redis_status st = command(r, argc, argv, lens, SMALL_CAP, argv[0], &rbuf, &reply, err, errlen);
+    if (st != SOC_REDIS_OK)
+        return st;
+    if ((int)reply.type != expected) {
+        say(err, errlen, "Redis %s: unexpected reply to %s", r->name, argv[0]);
+        st = SOC_REDIS_PROTOCOL;
+    }
+    free(rbuf);
+    return st;
+}
+
 soc_redis_status soc_redis_get(soc_redis *r, const char *key, unsigned char *buf, size_t cap,
                                size_t *len, char *err, size_t errlen)
 {
@@ -527,47 +544,22 @@ soc_redis_status soc_redis_setex(soc_redis *r, const char *key, const unsigned c
     char ttl[16];
     const char *argv[5] = { "SET", key, (const char *)val, "EX", ttl };
     size_t lens[5] = { 3, strlen(key), len, 2, 0 };
-    unsigned char *rbuf;
-    soc_reply reply;
-    soc_redis_status st;
     lens[4] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_seconds ? ttl_seconds : 1);
-    st = command(r, 5, argv, lens, SMALL_CAP, "SET", &rbuf, &reply, err, errlen);
-    if (st == SOC_REDIS_OK && reply.type != SOC_REPLY_STATUS) {
-        say(err, errlen, "Redis %s: unexpected reply to SET", r->name);
-        st = SOC_REDIS_PROTOCOL;
-    }
-    free(rbuf);
-    return st;
+    return small_command(r, 5, argv, lens, SOC_REPLY_STATUS, err, errlen);
 }
 
 soc_redis_status soc_redis_del(soc_redis *r, const char *key, char *err, size_t errlen)
 {
     const char *argv[2] = { "DEL", key };
     size_t lens[2] = { 3, strlen(key) };
-    unsigned char *rbuf;
-    soc_reply reply;
-    soc_redis_status st = command(r, 2, argv, lens, SMALL_CAP, "DEL", &rbuf, &reply, err, errlen);
-    if (st == SOC_REDIS_OK && reply.type != SOC_REPLY_INTEGER) {
-        say(err, errlen, "Redis %s: unexpected reply to DEL", r->name);
-        st = SOC_REDIS_PROTOCOL;
-    }
-    free(rbuf);
-    return st;
+    return small_command(r, 2, argv, lens, SOC_REPLY_INTEGER, err, errlen);
 }
 
 soc_redis_status soc_redis_ping(soc_redis *r, char *err, size_t errlen)
 {
     const char *argv[1] = { "PING" };
     size_t lens[1] = { 4 };
-    unsigned char *rbuf;
-    soc_reply reply;
-    soc_redis_status st = command(r, 1, argv, lens, SMALL_CAP, "PING", &rbuf, &reply, err, errlen);
-    if (st == SOC_REDIS_OK && reply.type != SOC_REPLY_STATUS) {
-        say(err, errlen, "Redis %s: unexpected reply to PING", r->name);
-        st = SOC_REDIS_PROTOCOL;
-    }
-    free(rbuf);
-    return st;
+    return small_command(r, 1, argv, lens, SOC_REPLY_STATUS, err, errlen);
 }
 
 /* ------------------------------------------------------------------ auth= */
