@@ -559,16 +559,17 @@ static apr_status_t socache_ocsp_inspect(ap_socache_instance_t *inst, server_rec
         }
     }
     if (*inst->args.redis_host) {
-        ap_socache_instance_t probe = *inst;
         char err[512];
-        soc_redis *redis = redis_client(inst, err, sizeof(err));
-        apr_status_t rv = APR_NOTFOUND;
-        probe.redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
-        probe.dir = consumer_dir(inst, cname, p);
-        if (redis)
-            rv = redis_fetch(&probe, redis, s, id, idlen, data, datalen, p);
-        soc_redis_free(redis);
-        if (rv == APR_SUCCESS) {
+        /* One client for the whole dump (this instance is configtest's and
+         * never initialised): a Redis that fails is marked down like at run
+         * time (redis_outcome) and not asked again for REDIS_RETRY. */
+        if (!inst->redis_prefix) {
+            inst->redis_prefix = apr_pstrcat(p, inst->args.prefix, consumer, ":", NULL);
+            inst->dir = consumer_dir(inst, cname, p);
+            if ((inst->redis = redis_client(inst, err, sizeof(err))))
+                apr_pool_cleanup_register(p, inst, free_redis, apr_pool_cleanup_null);
+        }
+        if (redis_usable(inst) && redis_fetch(inst, inst->redis, s, id, idlen, data, datalen, p) == APR_SUCCESS) {
             *where = "redis";
             return APR_SUCCESS;
         }

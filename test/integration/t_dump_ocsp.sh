@@ -73,4 +73,27 @@ else
     echo "FAIL - mod_md is not installed (apache2-bin ships it)"
     H_FAILED=1
 fi
+# a Redis that accepts and never answers: DUMP_OCSP asks it once, marks it
+# down and reads the rest from files, instead of timeout= per certificate
+SP=$(h_free_port)
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); held = []
+while True: held.append(s.accept()[0])' "$SP" &
+H_PIDS+=("$!")
+h_wait_port "$SP" 10
+h_many_certs 20 "$H_DIR/many" "http://127.0.0.1:$FP/" 2>/dev/null
+h_conf silent "$B" event "$(h_guard_load)
+OCSPGuardCache ocsp:$H_DIR/cache,redis=127.0.0.1:$SP,timeout=600
+$(h_many_vhosts "$B" 20 "$H_DIR/many")" >/dev/null
+t0=$(date +%s%N)
+ct silent -D DUMP_OCSP
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "   DUMP_OCSP of 20 certificates with a silent Redis (timeout=600): $ms ms"
+h_check "with a silent Redis: a row for each of the 20 certificates" \
+    h_eq "$(grep -c 'CN=h[0-9]*.bench.example' "$H_DIR/silent.ct")" 20
+h_check "the silent Redis is waited for a few times, not once per certificate (< 6 s)" test "$ms" -lt 6000
+h_check "and it is said once that Redis does not answer" \
+    h_eq "$(grep -c 'OG00801:' "$H_DIR/silent.ct")" 1
 h_done
