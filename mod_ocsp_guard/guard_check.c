@@ -137,10 +137,12 @@ static apr_array_header_t *collect_vhosts(apr_pool_t *p, const server_rec *main_
         if (*v->name && v->name[strlen(v->name) - 1] == '>')
             ((char *)v->name)[strlen(v->name) - 1] = '\0';
         v->s = server_of(main_s, d);
-        v->ssl_engine = 0;       /* mod_ssl: SSLEngine is per virtual host */
+        /* As mod_ssl merges a virtual host over the main server: SSLEngine,
+         * the chain and the CA file when the host does not set them (copied
+         * above), the main server's certificate files after its own. */
         v->cert_files = apr_array_make(p, 2, sizeof(const char *));
-        v->chain_file = NULL;
         collect(p, d->first_child, v);
+        apr_array_cat(v->cert_files, main_conf->cert_files);
         APR_ARRAY_PUSH(all, vhost_conf *) = v;
     }
     return all;

@@ -73,6 +73,26 @@ else
     echo "FAIL - mod_md is not installed (apache2-bin ships it)"
     H_FAILED=1
 fi
+# a virtual host that sets no SSL directive inherits SSLEngine, the
+# certificate and the chain from the main server, as mod_ssl merges them
+h_conf inherit "$B" event "$(h_guard_load)
+OCSPGuardCache ocsp:$H_DIR/cache
+SSLEngine on
+SSLCertificateFile $H_DIR/pki/leaf.crt
+SSLCertificateKeyFile $H_DIR/pki/leaf.key
+SSLCertificateChainFile $H_DIR/pki/ca.crt
+Listen 127.0.0.1:$C
+<VirtualHost 127.0.0.1:$C>
+  ServerName inherit.test.example
+</VirtualHost>" >/dev/null
+h_check "inherited: apache2 starts" h_httpd_start inherit
+h_check "inherited: mod_ssl serves the main server's certificate there, stapled" \
+    h_until 10 eval '[ "$(h_status "$C")" = good ]'
+h_httpd_stop inherit
+h_check "inherited: configtest passes" ct inherit -D DUMP_OCSP
+h_check "inherited: DUMP_OCSP has a row for the virtual host with the main server's certificate" \
+    ct_says inherit "127.0.0.1:$C (inherit.test.example) *$H_DIR/pki/leaf.crt *mod_ocsp_guard *CN=localhost"
+
 # a Redis that accepts and never answers: DUMP_OCSP asks it once, marks it
 # down and reads the rest from files, instead of timeout= per certificate
 SP=$(h_free_port)
