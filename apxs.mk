@@ -1,3 +1,4 @@
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # What httpd's own build says about compiling modules, asked of apxs. Included
 # by the Makefile. Every query is skipped while apxs is missing, so a fresh
 # clone's first `make` can say what to install instead of printing errors.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Instructions that mod_ocsp_guard adds to a handshake, counted by callgrind
 # (deterministic, unlike timings on a shared 2-core machine): one apache2 -X
 # under valgrind, N full TLS 1.3 handshakes with status_request, then the

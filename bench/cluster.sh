@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Three nodes sharing one Redis against three with separate caches, over
 # responses valid one minute: responder requests of each setup and how many
 # checks found no good staple. Prints cluster.seconds, cluster.shared_requests,

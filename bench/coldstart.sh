@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # First handshake after start with a responder answering in 3 s: time from
 # `apache2 -k start` to the first completed handshake, and its staple, with
 # an empty cache and again with the warm cache of a second start.

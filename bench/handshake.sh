@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Handshake rate of mod_ocsp_guard, mod_ssl's and mod_md's stapling against
 # stapling off, side by side: interleaved rounds, medians of per-round ratios.
 # Prints handshake.COMBO.off_rate, handshake.COMBO.KIND_ratio and

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* hsload: the benchmark's TLS load client. Full handshakes (no session
  * resumption, no tickets) with status_request on, from several threads.
  *

@@ -1,3 +1,4 @@
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Shared by the benchmark scripts: the test harness, a PKI with an ECDSA and
 # an RSA leaf, the real responder behind the fault front, server
 # configurations for each stapler, and the key=value output every script

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* lookup_bench: what one staple lookup on the handshake path costs (find
  * the slot, copy the response under its seqlock, check the time), with 1,
  * 1,000 and 10,000 primed certificates. Prints one row per size. */

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mkcerts: N leaf certificates for the scale benchmark, all issued by one
  * CA, all sharing one key (fast), each with its own name and serial and an
  * AIA OCSP URL. Writes DIR/leaf.key, DIR/cN.crt and DIR/index.txt lines for

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Turns the key=value lines of a benchmark run into docs/BENCHMARKS.md.
 # Writes only; what the figures must show is checked by bench/sanity.sh.
 #   bench/report.sh RESULTS > BENCHMARKS.md

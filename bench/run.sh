@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # make bench / make bench-quick: runs each benchmark script, gathers their
 # key=value lines, writes docs/BENCHMARKS.md (or BENCH_OUT) with
 # bench/report.sh; --quick runs smaller sizes, writes the report to a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # What a benchmark run must have shown, whatever the timings: the benchmarks
 # work. Run by make bench-quick (and so by make test) on its results file.
 #   bench/sanity.sh RESULTS

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Start-up at scale: N SNI virtual hosts of one CA, started without the
 # module, with mod_ocsp_guard and an empty cache, and again warm. Prints, per
 # N: scale.N.start_base_s, .start_empty_s, .start_warm_s (medians of

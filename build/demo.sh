@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # make demo: a throwaway CA whose leaf certificate points at a local
 # `openssl ocsp` responder, and apache2 with mod_ocsp_guard and
 # socache_ocsp on 127.0.0.1 (free ports). Prints the s_client line to check

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, cache room: the one place that reads an
  * OCSPGuardCache "PROVIDER:ARGS" string and opens a socache instance for the
  * refresher. Depends on guard_log only. */

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue: configtest and -D DUMP_OCSP. apache2 -t runs
  * check_config but not mod_ssl's post_config, so the certificates have not
  * been loaded: walk the configuration tree (as mod_info does) for each SSL

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, checks room: configtest (apache2 -t) and -D
  * DUMP_OCSP. Depends on guard_config, guard_cache and guard_log. */
 #ifndef GUARD_CHECK_H

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, config room: the directives and each server's
  * settings. The main server's settings start from the defaults and virtual
  * hosts inherit what they do not set, so guard_conf() always gives the

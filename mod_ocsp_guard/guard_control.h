@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, control room: this generation's control region (the
  * shared memory through which children ask the refresher for work) and the
  * POST side of the ocsp-guard-status handler: refresh now, import a

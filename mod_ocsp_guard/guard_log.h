@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, log room: the core's log callback as httpd log lines,
  * and how a virtual host is named in them. Below every other glue unit. */
 #ifndef GUARD_LOG_H

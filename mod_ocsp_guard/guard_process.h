@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, process room: the refresher process (forked by the
  * parent, running as the server's user, restarted when it dies), the
  * start-up wait, and the parent's watch over the staples from the MPM's

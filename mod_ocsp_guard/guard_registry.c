@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue: the certificates primed this configuration pass. */
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, registry room: the certificates this configuration
  * pass staples, as the prime hook hands them over, each with its settings.
  * Depends on guard_config and guard_log. */

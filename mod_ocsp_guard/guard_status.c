@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue: server-status section, JSON status, Prometheus
  * metrics. All three show one snapshot of the shared table (snapshot()),
  * taken per request in the child that answers; nothing here writes. */

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, status room: what the staple table says, for
  * operators and their monitoring. A section in mod_status's server-status
  * (HTML, and "Key: value" lines for ?auto), and two handlers, on only

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard glue, table room: this generation's shared staple table.
  * A graceful restart makes a new one and carries over what the last one
  * held for the same certificates. Depends on guard_registry. */

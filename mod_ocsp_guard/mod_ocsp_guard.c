@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_ocsp_guard: OCSP stapling through httpd's core stapling hooks. This
  * file registers the hooks and holds the two stapling hooks; the work is in
  * the rooms below it (guard_*.c, each with its header) and in the pure og_*

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* The refresher's time: the wall clock by default, a simulated one in the
  * unit tests, so that outages, expiry, backoff and rate limits run in
  * simulated time without sleeping. Every wait of the refresher's threads

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* The control region: shared memory through which the httpd children (the
  * POST side of the ocsp-guard-status handler) ask the refresher for work,
  * and the refresher's notification memory. Per certificate slot: a refresh

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* OCSP over HTTP: our own name resolution and connect, then OpenSSL 3's HTTP
  * client on the connected socket. One deadline covers all of it: OpenSSL's
  * BIO_lookup resolves with a blocking getaddrinfo outside its timeout, and

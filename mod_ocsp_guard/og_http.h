@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* OCSP over HTTP: own DNS lookup (cached) and Happy Eyeballs connect, then
  * OpenSSL 3's HTTP client on kept-alive connections (GET or POST, proxy,
  * one deadline, no redirects). */

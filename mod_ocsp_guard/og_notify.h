@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* Notifications (OCSPGuardNotifyCmd): which state change of a certificate
  * gives which reason, how often (pure: every function takes now), and the
  * runner that starts the operator's program for each one: at most a few at

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* Pure OCSP core of mod_ocsp_guard: certificate pairs, requests and response
  * verification. Knows nothing of httpd; depends on OpenSSL only. */
 #ifndef OG_OCSP_H

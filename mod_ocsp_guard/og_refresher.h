@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* The background refresher: fetches, verifies and publishes responses into
  * the staple table, and keeps them fresh. Runs in its own process (the glue
  * forks it) with a few worker threads; knows nothing of httpd. */

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 #include "og_sched.h"
 
 /* time_t is a signed 64-bit type on every platform httpd 2.4 builds for here. */

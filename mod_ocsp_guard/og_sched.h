@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* Refresh scheduling arithmetic: when to refresh, how long to back off,
  * and per responder the breaker and the request rate. Every function takes
  * any time_t values, however absurd (negative, zero or inverted windows,

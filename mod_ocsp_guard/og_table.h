@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* The staple table: one slot per certificate in a memory region shared by
  * the refresher (the only writer) and every handshake thread (readers).
  * Readers never lock: each slot is a seqlock, and a publish first fills one

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* Text for machine readers: JSON strings and Prometheus label values and
  * help text, from any bytes (a certificate's subject, a responder's error
  * text). Output is always valid UTF-8: a byte that does not start a valid

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* mod_socache_ocsp: an ap_socache provider ("ocsp") with a crash-safe local
  * directory tier (restart persistence) and an optional Redis tier (cluster
  * sharing). The record format and file handling live in soc_record.c, the

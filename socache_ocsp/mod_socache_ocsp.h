@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* Optional functions of mod_socache_ocsp. retrieve() reads the local
  * directory, then Redis; it never writes what it read from Redis to the
  * local directory. A consumer that verifies what it reads (mod_ocsp_guard)

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

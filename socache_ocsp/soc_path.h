@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* socache_ocsp core: opening the record directory from a process that may be
  * root, when directories on the way may belong to the server's user. Knows
  * nothing of httpd or APR. */

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* socache_ocsp core: the record format, crash-safe record files and the
  * argument string. Knows nothing of httpd or APR. */
 #ifndef SOC_RECORD_H

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* socache_ocsp core: a small Redis (RESP2) client for the shared tier.
  * Every operation has one deadline that covers connecting, AUTH, sending the
  * command and reading the whole reply; no reply larger than the caller's cap

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* socache-ocsp-record: reads and writes socache_ocsp records with the
  * provider's own code (soc_record.c), for operators and for the tests that
  * need a well-formed record with chosen contents.

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* libFuzzer target: the socache_ocsp record decoder and argument parser. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* libFuzzer target: the Redis value path of socache_ocsp. Bytes as a Redis
  * server could send them go through the RESP reply parser with a cap, and a
  * bulk payload through the record decoder, as redis_fetch() does. */

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* libFuzzer target: og_verify_response on arbitrary bytes, for a certificate
  * pair built in memory and for the pairs of the committed test PKI
  * (test/fuzz/pki/, the certificates the seed corpus's real `openssl ocsp`

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Regenerates the committed seed corpus under test/fuzz/corpus/ from the test
 # PKI's real responses: `openssl ocsp` answers (good, revoked, unknown; signed
 # by the CA and by its delegated responder; with and without nextUpdate),

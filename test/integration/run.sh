@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Runs every integration test (test/integration/t_*.sh, or those named) with
 # the real apache2, openssl ocsp and redis-server, and prints the totals.
 set -u

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # A good staple appears on its own after start; certificates without an
 # OCSP URL are declined with one info line; the module's log tag works.
 source "$(dirname "$0")/../lib/harness.sh"

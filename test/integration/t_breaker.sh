@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # One breaker per responder (issue 12, point 3). 200 certificates of one CA
 # on one responder, responses valid 3 minutes (openssl ocsp -nmin 3), so
 # refreshes fall due after 72-90 s. Once all are stapled the front closes

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Three httpd nodes sharing one real redis-server: a node started while the
 # responder is down staples from its first handshake; Redis stopped and
 # restarted under traffic loses no staple; garbage or a tampered response

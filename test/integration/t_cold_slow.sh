@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Cold start with a responder that takes 3 s: handshakes complete at once
 # (without a staple) and the staple appears when the answer arrives.
 source "$(dirname "$0")/../lib/harness.sh"

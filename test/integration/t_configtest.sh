@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # configtest (apache2 -t): only what makes the configuration unsafe fails it
 # (a must-staple certificate that cannot be stapled, a cache that cannot be
 # used); one customer's missing chain is a warning naming the file, as in

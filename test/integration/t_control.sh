@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Run-time control (issue 11): POST action=refresh makes the refresher fetch
 # (the responder sees a request, the staple a new thisUpdate); a GET with the
 # same parameters changes nothing; POST action=import staples a hand-fetched

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Directives: good values pass configtest, bad ones fail it with a message
 # that names the directive and what is allowed.
 source "$(dirname "$0")/../lib/harness.sh"

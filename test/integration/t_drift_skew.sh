@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Drift and skew logs: each refresh logs time left, next refresh, producedAt
 # skew and validity; a responder whose clock runs ahead is accepted within
 # OCSPGuardMaxSkew with a warning.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Dual stack (RFC 8305): the responder's name resolves to an IPv6 address
 # whose packets are silently dropped and an IPv4 address that works. With
 # OCSPGuardResponderTimeout 10 a good staple appears within 2 s of start,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # apache2 -t -D DUMP_OCSP: one row per certificate with the cached response,
 # printed even when configtest fails, in columns that long names do not
 # break; which module staples each certificate (mod_md coexistence).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # A responder that answers garbage at start: no staple, one error line; then
 # HTTP 500 on the first retry (30 s later): still no staple, and the same
 # kind of failure (the responder cannot be used) logs no second error, only a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Issue 8, defect 1: someone on the path to the (plain HTTP) responder plants
 # a certificate with the CA's name and their own key into a genuine,
 # CA-signed response (the `certs` field is not signed), then answers with

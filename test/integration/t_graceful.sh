@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Graceful restart (event and prefork): stapling goes on without a new fetch.
 source "$(dirname "$0")/../lib/harness.sh"
 h_init graceful

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # make install DESTDIR=... : runs with no network, puts the modules and the
 # .load/.conf files under DESTDIR only, prints what to run next, starts or
 # stops no service; make uninstall takes back what it put there.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Keep-alive: the initial fill of 50 certificates with OCSPGuardFetchConcurrency
 # 4 reuses kept connections (at most one per worker), counted at the front;
 # a front that closes after each answer still gets every certificate stapled.

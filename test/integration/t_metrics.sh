@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # The Prometheus view, against real components: the metrics handler's text
 # passes `promtool check metrics`; a real Prometheus server scrapes it over
 # HTTPS (test CA, server_name localhost) with the shipped alerting rules

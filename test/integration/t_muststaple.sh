@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # A must-staple certificate without a staple (responder down, no cache): an
 # error naming it (virtual host, file, subject, serial), not repeated within
 # a minute.

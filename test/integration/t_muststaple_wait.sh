@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Must-staple is never failed for want of a short wait (issue 12 point 7).
 # 1. Cold start, empty cache, a responder answering in 8 s, the default
 #    OCSPGuardStartupWait 5 and OCSPGuardResponderTimeout 10: the first

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # OCSPGuardNotifyCmd (issue 11): a script that appends its arguments to a
 # file gets, through an outage (front close), the expiry of one-minute
 # responses, the recovery and a revocation, the right reasons in the right

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Responses valid for one minute (openssl ocsp -nmin 1). During a responder
 # outage of every kind the last good response keeps being stapled until its
 # nextUpdate, and never after; failures are logged once per state change.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # The Debian package, installed the way an operator would: `make deb`, `apt
 # install ./...deb`, then a separate instance (an APACHE_CONFDIR tree, so the
 # system's /etc/apache2 is untouched) with `a2enmod ocsp_guard`, a test

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Restart persistence with socache_ocsp: mod_ssl's own stapling
 # (SSLStaplingCache ocsp:DIR) and mod_ocsp_guard each keep a good staple
 # across stop/start while the responder is down; a corrupt cache file is a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # OCSPGuardProxy: the responder is reachable only through the proxy, also
 # when httpd's environment says no_proxy for the responder's host.
 source "$(dirname "$0")/../lib/harness.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Politeness (issue 12, point 4): with OCSPGuardResponderRate 20, the fill
 # of 500 certificates never brings more than 20 requests into one second at
 # the responder (the front's log, counted by second), and all 500 are

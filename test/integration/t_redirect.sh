@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # A responder (or anyone on the path) answering with a redirect: it is not
 # followed, nothing reaches the address it names, the log line names its
 # Location, and no staple comes from there although it would serve a valid

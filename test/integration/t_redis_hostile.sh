@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # A Redis that anyone may write to, or that misbehaves: an oversized value
 # costs an apache2 child nothing, values from Redis are never written to the
 # local directory, forged records are never stapled by mod_ocsp_guard, a

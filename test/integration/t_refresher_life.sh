@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # The refresher ignores SIGPIPE and dies with the parent at once, even
 # while a worker waits for a slow responder; a responder that resets the
 # connection costs a logged failure, not the refresher; a refresher that the

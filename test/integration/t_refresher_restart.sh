@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # The refresher process is killed: stapling goes on from shared memory and
 # the parent starts a new refresher within seconds (monitor hook), and
 # counts the restart where the metrics see it, across a graceful restart.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # A revoked certificate: the revocation is stapled (it is the truth) and
 # logged at error level once.
 source "$(dirname "$0")/../lib/harness.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Rollback: after the responder revoked the certificate, a man in the
 # middle replays an older, genuine and still valid "good" response. The
 # revocation stays stapled; after a full stop and start (not graceful) it

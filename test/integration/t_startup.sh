@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Start-up warm-up: a cold start with an empty cache and a responder that
 # takes 2 s still gives the very first handshake a staple; and (issue 12
 # point 6) with OCSPGuardStartupWait 0 and a warm local cache, the very first

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # What an operator reads, against the real apache2 with mod_status: the
 # server-status section (HTML, escaped) and its ?auto keys, the JSON status
 # handler against a known scenario (good, failing responder, revoked), one

@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # The server's user (any CGI or PHP script) owns the cache's consumer
 # directory and may own the directory above it. Swapping either for a symlink
 # to a root-owned directory must not make root (the parent, at a graceful or

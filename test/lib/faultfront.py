@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 """Fault-injecting TCP front for the test responder.
 
 Usage: faultfront.py LISTEN_PORT UPSTREAM_PORT MODE_FILE [LISTEN_HOST]

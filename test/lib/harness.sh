@@ -1,3 +1,4 @@
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Shared helpers for the demo and the integration tests: free ports, a test
 # PKI, a real `openssl ocsp` responder, the fault-injecting front, and the
 # real apache2 with the project's modules. Source it; call h_init first.

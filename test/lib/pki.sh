@@ -1,4 +1,5 @@
 #!/bin/bash
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # Generates a throwaway test PKI: a CA, leaf certificates whose AIA points at
 # a local OCSP responder, a delegated responder certificate, and the index
 # file `openssl ocsp` serves from. Usage: pki.sh DIR OCSP_URL

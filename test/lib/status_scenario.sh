@@ -1,3 +1,4 @@
+# Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE).
 # The known scenario of the status tests (t_status.sh, t_metrics.sh): three
 # certificates on three ports of one apache2 with mod_status and the status
 # handlers, each a different state. Source after harness.sh and h_init.

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* A simulated og_clock for the unit tests. Time stands still while any
  * thread it knows runs, and jumps to the earliest deadline once every one
  * of them waits on it: scenarios of hours run in milliseconds, without a

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* The control region (refresh flags, import mailboxes, notification
  * memory) on its own, against hostile contents, and through the refresher:
  * imports verified and accepted by the replace rule while the responder is

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* og_http against tiny HTTP servers of the test's own: redirects are never
  * followed, the proxy environment is never read, and the whole exchange,
  * DNS lookup included, fits in the timeout; and the refresher's fetch on

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* Notifications: which reason for which change and how often, in explicit
  * time (no sleeps); and the runner with real programs: arguments and the
  * minimal environment, a non-zero exit logged, a hanging program killed

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* socache_ocsp core: record format, corruption matrix, files, sweep,
  * arguments, and the crash, concurrency and full-disk cases. */
 #include <check.h>

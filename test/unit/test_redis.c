@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* socache_ocsp's Redis client: the reply parser, the bounded read, the
  * one-deadline-per-operation rule, AUTH and the per-process pool, against
  * a scripted fake server on a loopback port; and the auth file's checks. */

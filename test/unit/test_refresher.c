@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* The refresher in simulated time (simclock.h), against a responder of the
  * test's own put in place of og_http (the HTTP path is test_http.c's): first
  * fill, failures keep the last good response, expiry clears it, garbage is

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* Scheduling arithmetic: refresh point, jitter bounds, backoff, retries. */
 #include <check.h>
 #include <stdint.h>

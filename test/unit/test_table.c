@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* The staple table: lookup, publish/read, what is stapled, carry-over, and
  * readers never seeing a torn response while a writer works. */
 #include <check.h>

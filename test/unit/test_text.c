@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* JSON and Prometheus escaping of any bytes: quotes, backslashes, control
  * characters, valid UTF-8 kept, invalid UTF-8 replaced, truncation sized
  * like snprintf. */

@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* The core's log callback for the unit tests: every line kept in memory
  * (thread-safe), to count and search. */
 #ifndef TESTLOG_H

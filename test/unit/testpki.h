@@ -1,3 +1,4 @@
+/* Copyright 2026 the mod_ocsp_guard developers. Licensed under the Apache License 2.0 (LICENSE). */
 /* Builds certificates and OCSP responses in memory for the unit tests, so
  * every case of the verification matrix can be made exactly. */
 #ifndef TESTPKI_H
