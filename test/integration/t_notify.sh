@@ -31,7 +31,7 @@ echo "\$*" >> $OUT
 echo "\$(id -un) \$PPID \$(env | grep -c .) \$(env | grep -c '^OCSP_GUARD_')" >> $OUT.who
 case "\$2" in
     ocsp-errored) exit 3 ;;
-    ocsp-validity-low) sleep 3137 ;;
+    ocsp-validity-low) sleep 3137.$HP ;;
 esac
 exit 0
 SH
@@ -75,7 +75,8 @@ h_check "ocsp-validity-low under a quarter of the validity left" h_until 35 said
 killed() { [ "$(h_log_count a 'OG01004: notify: .* ocsp-validity-low .* still running after 30 s: killed')" -eq "$1" ]; }
 h_check "the hanging programs are killed after 30 s" \
     h_until 45 killed 2
-gone() { ! pgrep -f 'sleep 3137' >/dev/null; }
+# ours only: another t_notify may be running (its own port in the sleep)
+gone() { ! pgrep -f "^sleep 3137\.$HP\$" >/dev/null; }
 h_check "with what they started" h_until 5 gone
 
 # --- ocsp-expired at nextUpdate, run once its name's program is done
