@@ -116,6 +116,7 @@ typedef struct pending {
     char **argv;                 /* NULL-ended, malloc'd with its strings */
     char **envp;
     char *what;                  /* "REASON NAME", for log lines */
+    char *name;                  /* NAME: one program at a time for each */
 } pending;
 
 typedef struct running {
@@ -123,6 +124,7 @@ typedef struct running {
     struct timespec started;
     int killed;
     char *what;
+    char *name;
 } running;
 
 struct og_notifier {
@@ -150,6 +152,7 @@ static void pending_free(pending *p)
     free_strv(p->argv);
     free_strv(p->envp);
     free(p->what);
+    free(p->name);
     memset(p, 0, sizeof(*p));
 }
 
@@ -223,7 +226,7 @@ static int build(og_notifier *n, const og_notify_event *ev, pending *p)
     if (!p->what)
         return 0;
     sprintf(p->what, "%s %s", reason, name);
-    return 1;
+    return (p->name = strdup(name)) != NULL;
 }
 
 void og_notifier_post(og_notifier *n, const og_notify_event *ev)
@@ -294,14 +297,42 @@ static void child_exec(const pending *p, unsigned alarm_at)
     _exit(127);
 }
 
-static void start_one(og_notifier *n)
+/* The k-th event waiting, 0 the oldest. */
+static pending *waiting(const og_notifier *n, unsigned k)
 {
-    pending p = n->queue[n->head];
+    return &n->queue[(n->head + k) % n->cfg.queue_max];
+}
+
+/* 1 when the k-th waiting event must wait on: a program for its NAME runs,
+ * or an older event for that NAME waits. */
+static int held(const og_notifier *n, unsigned k)
+{
+    const char *name = waiting(n, k)->name;
+    for (unsigned i = 0; i < n->nrun; i++)
+        if (!strcmp(n->run[i].name, name))
+            return 1;
+    for (unsigned j = 0; j < k; j++)
+        if (!strcmp(waiting(n, j)->name, name))
+            return 1;
+    return 0;
+}
+
+/* Takes the k-th waiting event out of the queue; the younger ones move up. */
+static pending take(og_notifier *n, unsigned k)
+{
+    pending p = *waiting(n, k);
+    for (unsigned j = k; j + 1 < n->queued; j++)
+        *waiting(n, j) = *waiting(n, j + 1);
+    n->queued--;
+    memset(waiting(n, n->queued), 0, sizeof(pending));
+    return p;
+}
+
+static void start_one(og_notifier *n, unsigned k)
+{
+    pending p = take(n, k);
     running *r;
     pid_t pid;
-    memset(&n->queue[n->head], 0, sizeof(pending));
-    n->head = (n->head + 1) % n->cfg.queue_max;
-    n->queued--;
     pid = fork();
     if (pid == 0)
         child_exec(&p, n->cfg.timeout + ALARM_GRACE);
@@ -317,7 +348,8 @@ static void start_one(og_notifier *n)
     r->killed = 0;
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     r->what = p.what;
-    p.what = NULL;
+    r->name = p.name;
+    p.what = p.name = NULL;
     LOG(n, OG_LOG_INFO, OG_LOGNO(01001) "notify: running %s %s (pid %ld)", n->cfg.argv[0],
         r->what, (long)pid);
     pending_free(&p);
@@ -366,6 +398,7 @@ void og_notifier_tick(og_notifier *n)
         running *r = &n->run[i];
         if (reap(n, r)) {
             free(r->what);
+            free(r->name);
             n->run[i] = n->run[--n->nrun];
             continue;
         }
@@ -377,8 +410,14 @@ void og_notifier_tick(og_notifier *n)
         }
         i++;
     }
-    while (n->queued && n->nrun < n->cfg.running_max)
-        start_one(n);
+    /* the oldest first, skipping those whose NAME is busy: a NAME's
+     * programs run one at a time, in the order of its changes */
+    for (unsigned k = 0; k < n->queued && n->nrun < n->cfg.running_max;) {
+        if (held(n, k))
+            k++;
+        else
+            start_one(n, k);     /* the younger ones move up to k */
+    }
 }
 
 unsigned og_notifier_running(const og_notifier *n)
@@ -400,8 +439,10 @@ void og_notifier_free(og_notifier *n)
         n->head = (n->head + 1) % n->cfg.queue_max;
         n->queued--;
     }
-    for (unsigned i = 0; i < n->nrun; i++)
+    for (unsigned i = 0; i < n->nrun; i++) {
         free(n->run[i].what);
+        free(n->run[i].name);
+    }
     free(n->queue);
     free(n->run);
     free(n);

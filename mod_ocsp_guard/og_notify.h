@@ -86,7 +86,15 @@ typedef struct og_notify_facts {
 unsigned og_notify_look(og_notify_mem *m, const og_notify_facts *f, time_t now,
                         og_notify_reason out[OG_NOTIFY_MAX_PER_LOOK]);
 
-/* ---- the runner ---- */
+/* ---- the runner ----
+ * Programs for different NAMEs run side by side (at most running_max); a
+ * NAME's own programs run one at a time, each started only once the one
+ * before it for that NAME ended (or was killed at the timeout), in the
+ * order the events were posted. So what a program does for a certificate
+ * (a mail, a state file per NAME) is done in the order of its changes, and
+ * the last one reflects its state; a program that hangs delays only its
+ * NAME's next notifications, by at most the timeout. Within one notifier:
+ * programs a previous refresher started are not waited for. */
 
 #define OG_NOTIFY_RUNNING_MAX 4      /* programs running at once */
 #define OG_NOTIFY_QUEUE_MAX 64       /* waiting; beyond, the oldest is dropped */
@@ -117,7 +125,8 @@ typedef struct og_notifier og_notifier;
 /* NULL when out of memory. The configuration is copied. */
 og_notifier *og_notifier_new(const og_notify_cfg *cfg);
 /* Queues the event (copied); the program starts at the next tick with a free
- * place. A full queue drops its oldest event. Never logs (the caller may
+ * place and no program running or waiting for the same name before it. A
+ * full queue drops its oldest event. Never logs (the caller may
  * hold a lock): drops are logged at the next tick. */
 void og_notifier_post(og_notifier *n, const og_notify_event *ev);
 /* og_notify_look, then each reason posted as ev (its reason and
@@ -126,7 +135,8 @@ void og_notifier_post(og_notifier *n, const og_notify_event *ev);
 unsigned og_notifier_look(og_notifier *n, og_notify_mem *m, const og_notify_facts *f, time_t now,
                           og_notify_event *ev);
 /* Reaps finished programs (a non-zero status is logged), kills those past
- * the timeout (their whole process group), starts queued ones. Call about
+ * the timeout (their whole process group), starts queued ones (the oldest
+ * first, skipping those whose name is busy). Call about
  * once a second from one thread. */
 void og_notifier_tick(og_notifier *n);
 /* Programs running now, events waiting. */

@@ -7,8 +7,13 @@
 # ocsp-renewed a day, one ocsp-errored an hour: a second outage within the
 # hour is not told). It runs as the server's user, as a child of the
 # refresher, with a minimal environment; a non-zero exit is logged, and a
-# program that hangs is killed after 30 s with what it started. After a
-# graceful restart nothing is said again (the limits are carried over).
+# program that hangs is killed after 30 s with what it started. One program
+# at a time per name, in the order of the changes: the hanging one holds its
+# name's next ones (ocsp-expired, then must-staple-unstapled) until it is
+# killed. That is what makes the order of the lines certain: ocsp-expired
+# and must-staple-unstapled come from one look, a moment apart, and two
+# programs run side by side would race to write theirs. After a graceful
+# restart nothing is said again (the limits are carried over).
 source "$(dirname "$0")/../lib/harness.sh"
 h_init notify
 RP=$(h_free_port) FP=$(h_free_port) HP=$(h_free_port)
@@ -27,7 +32,7 @@ echo "\$*" >> $OUT
 echo "\$(id -un) \$PPID \$(env | grep -c .) \$(env | grep -c '^OCSP_GUARD_')" >> $OUT.who
 case "\$2" in
     ocsp-errored) exit 3 ;;
-    ocsp-validity-low) sleep 3137 ;;
+    ocsp-validity-low) sleep 3137.$HP ;;
 esac
 exit 0
 SH
@@ -64,10 +69,33 @@ t0=$(date +%s)
 # --- outage: the refresh at about 30 s fails, the responses expire at 60 s
 h_front_mode close
 h_check "ocsp-errored at the failed refresh" h_until 40 said_n ocsp-errored 2
-h_check "ocsp-validity-low under a quarter of the validity left" h_until 25 said_n ocsp-validity-low 2
-h_check "ocsp-expired at nextUpdate" h_until 25 said_n ocsp-expired 2
+h_check "ocsp-validity-low under a quarter of the validity left" h_until 35 said_n ocsp-validity-low 2
+
+# --- the hanging programs (ocsp-validity-low) are killed 30 s after they
+# started: after nextUpdate, as validity-low is told in the last quarter
+killed() { [ "$(h_log_count a 'OG01004: notify: .* ocsp-validity-low .* still running after 30 s: killed')" -eq "$1" ]; }
+h_check "the hanging programs are killed after 30 s" \
+    h_until 45 killed 2
+# ours only: another t_notify may be running (its own port in the sleep)
+gone() { ! pgrep -f "^sleep 3137\.$HP\$" >/dev/null; }
+h_check "with what they started" h_until 5 gone
+
+# --- ocsp-expired at nextUpdate, run once its name's program is done
+h_check "ocsp-expired" h_until 15 said_n ocsp-expired 2
 h_check "must-staple-unstapled for the must-staple certificate only" \
-    h_until 5 said_n 'must-staple-unstapled must.test.example' 1
+    h_until 10 said_n 'must-staple-unstapled must.test.example' 1
+# error log line numbers for NAME: its expiry (OG00619), the kill of its
+# hanging program (OG01004), the start of its ocsp-expired program (OG01001)
+at() { grep -n -- "$1" "$H_DIR/a.error.log" | head -1 | cut -d: -f1; }
+waited() {
+    local name=$1 exp kill run
+    exp=$(at "OG00619: vhost $name:") kill=$(at "OG01004: .* ocsp-validity-low $name ")
+    run=$(at "OG01001: .* ocsp-expired $name ")
+    [ -n "$exp" ] && [ -n "$kill" ] && [ -n "$run" ] && [ "$exp" -lt "$kill" ] && [ "$kill" -lt "$run" ] ||
+        { echo "   $name: expired at line ${exp:-?}, killed ${kill:-?}, ocsp-expired run ${run:-?}" >&2; return 1; }
+}
+h_check "localhost's ocsp-expired waited for its hanging program" waited localhost
+h_check "must.test.example's too" waited must.test.example
 h_check "no staple now" h_eq "$(h_status "$HP")" none
 h_check "the failing program's exit status is logged" \
     h_log_has a "OG01002: notify: $H_DIR/notify.sh ocsp-errored localhost exited with status 3"
@@ -77,13 +105,6 @@ h_front_mode pass
 h_check "POST refresh (202)" h_eq "$(refresh_all)" 202
 h_check "ocsp-recovered for both" h_until 10 said_n ocsp-recovered 2
 h_check "a good staple again" h_until 5 good_staple
-
-# --- the hanging programs (ocsp-validity-low) are killed 30 s after they started
-killed() { [ "$(h_log_count a 'OG01004: notify: .* ocsp-validity-low .* still running after 30 s: killed')" -eq "$1" ]; }
-h_check "the hanging programs are killed after 30 s" \
-    h_until 40 killed 2
-gone() { ! pgrep -f 'sleep 3137' >/dev/null; }
-h_check "with what they started" h_until 5 gone
 
 # --- a second outage within the hour: not told; its end neither
 h_front_mode http500

@@ -390,6 +390,42 @@ START_TEST(runner_limits_programs_at_once_and_drops_the_oldest)
 }
 END_TEST
 
+/* One NAME's programs one at a time, in order, however long each takes;
+ * another NAME's beside them; a hanging one holds up only its NAME, until
+ * it is killed. */
+START_TEST(runner_runs_a_names_programs_one_at_a_time_in_order)
+{
+    write_script("echo \"start $1 $2\" >> $OUT\n"
+                 "case \"$1\" in ocsp-errored) sleep 0.6 ;; ocsp-validity-low) sleep 100 ;; esac\n"
+                 "echo \"end $1 $2\" >> $OUT");
+    og_notifier *n = runner(NULL, 4, 0, 2);
+    post(n, OG_NOTIFY_ERRORED, "a");        /* slow */
+    post(n, OG_NOTIFY_VALIDITY_LOW, "b");   /* hangs: killed after 2 s */
+    post(n, OG_NOTIFY_RECOVERED, "a");      /* quick: must wait for a's first */
+    post(n, OG_NOTIFY_EXPIRED, "b");        /* waits for b's kill */
+    post(n, OG_NOTIFY_UNSTAPLED, "b");      /* and then for b's expired */
+    post(n, OG_NOTIFY_RENEWED, "c");        /* free: at once */
+    og_notifier_tick(n);
+    ck_assert_int_eq(og_notifier_running(n), 3);   /* a, b and c; a's and b's others wait */
+    ck_assert_int_eq(og_notifier_queued(n), 3);
+    drain(n, 10);
+    og_notifier_free(n);
+    ck_assert_int_eq(tl_count("OG01004: notify: "), 1);
+    const char *o = slurp(out);
+    const char *a1s = strstr(o, "start ocsp-errored a"), *a1e = strstr(o, "end ocsp-errored a");
+    const char *a2s = strstr(o, "start ocsp-recovered a"), *c = strstr(o, "end ocsp-renewed c");
+    const char *b1s = strstr(o, "start ocsp-validity-low b"), *b2s = strstr(o, "start ocsp-expired b");
+    const char *b2e = strstr(o, "end ocsp-expired b"), *b3s = strstr(o, "start must-staple-unstapled b");
+    ck_assert_msg(a1s && a1e && a2s && c && b1s && b2s && b2e && b3s, "%s", o);
+    ck_assert_msg(a1e < a2s, "a's second started before its first ended:\n%s", o);
+    ck_assert_msg(c < a1e, "c waited for a:\n%s", o);
+    ck_assert_msg(!strstr(o, "end ocsp-validity-low b") && b1s < b2s && b2e < b3s, "%s", o);
+    /* in the log too: started in the order posted for each name */
+    ck_assert_msg(tl_count("ocsp-expired b (pid") == 1 && tl_count("must-staple-unstapled b (pid") == 1,
+                  "%s", tl_tail());
+}
+END_TEST
+
 START_TEST(runner_says_when_the_program_cannot_run)
 {
     write_script("exit 0");
@@ -421,6 +457,7 @@ Suite *notify_suite(void)
     tcase_add_test(run, runner_logs_a_non_zero_exit);
     tcase_add_test(run, runner_kills_a_hanging_program_and_its_group);
     tcase_add_test(run, runner_limits_programs_at_once_and_drops_the_oldest);
+    tcase_add_test(run, runner_runs_a_names_programs_one_at_a_time_in_order);
     tcase_add_test(run, runner_says_when_the_program_cannot_run);
     suite_add_tcase(s, run);
     return s;
