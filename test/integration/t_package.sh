@@ -27,6 +27,7 @@ h_check "the package file is build/out/${PKG}_VERSION_ARCH.deb" test -f "$deb"
 h_check "it depends on the httpd module ABI and the OpenSSL it was built against" \
     bash -c "dpkg-deb -f '$deb' Depends | grep -q 'apache2-api-20120211' && dpkg-deb -f '$deb' Depends | grep -q 'libssl3'"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$deb" >"$H_DIR/apt-install.log" 2>&1
+sed -n 's/^\(Unpacking\|Setting up\) /   apt: &/p' "$H_DIR/apt-install.log"
 h_check "apt install ./...deb succeeds" bash -c "dpkg-query -W -f='\${Status}' $PKG | grep -q 'install ok installed'"
 dpkg -L "$PKG" > "$H_DIR/files"
 for f in /usr/lib/apache2/modules/mod_ocsp_guard.so /usr/lib/apache2/modules/mod_socache_ocsp.so \
@@ -67,16 +68,20 @@ LogLevel warn ocsp_guard:info
 SITE
 a2ensite -q ocsptest >"$H_DIR/a2ensite.log" 2>&1
 a2enmod ocsp_guard >"$H_DIR/a2enmod.log" 2>&1
+sed 's/^/   a2enmod: /' "$H_DIR/a2enmod.log"
 h_check "a2enmod ocsp_guard enables it in the instance" test -L "$APACHE_CONFDIR/mods-enabled/ocsp_guard.load"
 h_check "and what it depends on: socache_ocsp and ssl" \
     bash -c "test -L '$APACHE_CONFDIR/mods-enabled/socache_ocsp.load' && test -L '$APACHE_CONFDIR/mods-enabled/ssl.load'"
 h_check "the system's /etc/apache2 was not touched by a2enmod" test ! -e /etc/apache2/mods-enabled/ocsp_guard.load
 apache2ctl configtest >"$H_DIR/configtest.log" 2>&1
+sed 's/^/   apache2ctl configtest: /' "$H_DIR/configtest.log"
 h_check "apache2ctl configtest: Syntax OK" grep -q "Syntax OK" "$H_DIR/configtest.log"
 h_check "apache2ctl start" apache2ctl start
 for ((i = 0; i < 100; i++)); do [ -s "$H_DIR/inst/run/apache2.pid" ] && break; sleep 0.1; done
 good_staple() { [ "$(h_status "$HP")" = good ]; }
 h_check "openssl s_client -status shows a good staple" h_until 15 good_staple
+openssl s_client -connect "127.0.0.1:$HP" -servername localhost -status </dev/null 2>/dev/null |
+    sed -n 's/^ *\(OCSP Response Status\|Cert Status\|Serial Number\|Next Update\)/   s_client -status: &/p'
 h_check "the startup line names the version" grep -q "ocsp_guard:info.*OG00001: mod_ocsp_guard/[0-9]" "$H_DIR/inst/log/error.log"
 h_check "apache2ctl stop" apache2ctl stop
 for ((i = 0; i < 100; i++)); do [ -e "$H_DIR/inst/run/apache2.pid" ] || break; sleep 0.1; done
