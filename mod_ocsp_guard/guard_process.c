@@ -303,14 +303,18 @@ static void wait_local_tier(server_rec *s, apr_time_t start)
     unsigned done = 0, seen = 0, total = og_table_count(t);
     while (!og_table_local_loaded(t, &done)) {
         now = apr_time_now();
-        if (done != seen) {
+        /* the count is in memory the server's user can write: only a rise
+         * up to the number of certificates is progress, and LOCAL_WAIT_MAX
+         * holds whatever it says */
+        if (done > seen && done <= total) {
             seen = done;
             progressed = now;
-        } else if (now - progressed > LOCAL_STALL || now - start > LOCAL_WAIT_MAX) {
+        }
+        if (now - progressed > LOCAL_STALL || now - start > LOCAL_WAIT_MAX) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, GUARD_LOGNO(00702) "startup: the "
                          "refresher looked at the local cache for only %u of %u certificate(s) "
                          "in %" APR_TIME_T_FMT " ms and stalled; children accept now, the rest "
-                         "get a staple when it is loaded or fetched", done, total,
+                         "get a staple when it is loaded or fetched", seen, total,
                          apr_time_as_msec(now - start));
             return;
         }

@@ -97,7 +97,7 @@ unsigned guard_table_count_stapled(void)
     time_t now = time(NULL);
     og_slot_meta m;
     for (unsigned i = 0; i < og_table_count(staple_table); i++)
-        n += (unsigned)guard_table_stapled(i, now, &m);
+        n += guard_table_stapled_nowait(i, now, &m) == 1;
     return n;
 }
 

@@ -23,7 +23,8 @@ int guard_table_stapled(unsigned slot, time_t now, og_slot_meta *m);
 /* The same in one attempt that never waits (the parent's monitor): -1 when
  * the slot is mid-write. */
 int guard_table_stapled_nowait(unsigned slot, time_t now, og_slot_meta *m);
-/* How many slots hold a response that may be stapled now. */
+/* How many slots hold a response that may be stapled now (for the parent:
+ * a slot mid-write counts as not stapled, no wait). */
 unsigned guard_table_count_stapled(void);
 
 /* The handshake path when slot has no staple: for a must-staple

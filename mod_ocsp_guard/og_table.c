@@ -99,6 +99,7 @@ struct og_table {
     uint32_t *index;
     status_rec *status;
     hs_counters *counters;
+    unsigned char *must_staple;  /* nslots marks, set before the fork: what a handshake may wait for */
 };
 
 const unsigned og_fetch_bucket_ms[OG_FETCH_BUCKETS] = {
@@ -162,8 +163,10 @@ static og_table *handle_of(void *mem, unsigned n)
 {
     size_t status_off, counters_off;
     og_table *t = calloc(1, sizeof(*t));
-    if (!t)
+    if (!t || !(t->must_staple = calloc(n ? n : 1, 1))) {
+        free(t);
         return NULL;
+    }
     layout(n, &status_off, &counters_off);
     t->h = mem;
     t->nslots = n;
@@ -257,7 +260,7 @@ og_table *og_table_init(void *mem, size_t size, unsigned n, const unsigned char 
         uint32_t pos = id_hash(ids[i]) & t->index_mask;
         while (idx[pos]) {
             if (!memcmp(slots(t)[idx[pos] - 1].id, ids[i], OG_ID_LEN)) {
-                free(t);
+                og_table_free(t);
                 return NULL;
             }
             pos = (pos + 1) & t->index_mask;
@@ -282,6 +285,8 @@ og_table *og_table_attach(void *mem, size_t size)
 
 void og_table_free(og_table *t)
 {
+    if (t)
+        free(t->must_staple);
     free(t);
 }
 
@@ -726,7 +731,9 @@ static void carry_status(og_table *to, unsigned dst, const og_table *from, unsig
 {
     og_slot_status st;
     uint64_t stapled, unstapled;
-    if (og_table_status_read(from, i, &st)) {
+    status_read a = { status_of(from, i), &st };
+    if (attempt_status(&a)) {        /* one attempt: a record left mid-write stays behind */
+        st.last_error[OG_ERROR_TEXT - 1] = '\0';
         *status_write_begin(to, dst) = st;
         status_write_commit(to, dst);
     }
@@ -746,7 +753,10 @@ unsigned og_table_carry_over(og_table *to, const og_table *from)
         int dst = og_table_find(to, slots(from)[i].id, OG_ID_LEN);
         if (dst < 0)
             continue;
-        if (og_table_read(from, i, buf, sizeof(buf), &len, &m) && len > 0) {
+        /* one attempt, no wait: the old generation's children (the server's
+         * user) may hold every slot mid-write; such a slot is loaded from
+         * the cache or fetched again instead */
+        if (read_slot(from, i, buf, sizeof(buf), &len, &m) && len > 0) {
             m.source = OG_SOURCE_RESTART;
             carried += (unsigned)og_table_publish(to, (unsigned)dst, buf, len, &m);
         }
@@ -774,8 +784,10 @@ uint32_t og_table_flags(const og_table *t, unsigned slot)
 
 void og_table_mark_must_staple(og_table *t, unsigned slot)
 {
-    if (slot < t->nslots)
+    if (slot < t->nslots) {
+        t->must_staple[slot] = 1;
         __atomic_fetch_or(&slots(t)[slot].flags, OG_SLOT_MUST_STAPLE, __ATOMIC_RELEASE);
+    }
 }
 
 void og_table_fetch_begin(og_table *t, unsigned slot)
@@ -832,11 +844,17 @@ void og_table_set_startup_mark(og_table *t, int64_t mark_ms)
 }
 
 /* How long a handshake may still wait, from flags: 0 when not at all. */
-static int64_t wait_until(const og_table *t, uint32_t f, const og_wait_bounds *b, int64_t start)
+static int64_t wait_until(const og_table *t, unsigned slot, uint32_t f, const og_wait_bounds *b,
+                          int64_t start)
 {
     int64_t until = 0, mark = __atomic_load_n(&t->h->startup_mark_ms, __ATOMIC_ACQUIRE);
-    if (!(f & OG_SLOT_MUST_STAPLE))
+    /* the must-staple mark from this process's own handle; flags and the
+     * start-up mark are in memory the server's user can write: a mark
+     * after the handshake began is none */
+    if (!t->must_staple[slot])
         return 0;
+    if (mark > start)
+        mark = 0;
     if ((f & OG_SLOT_FETCHING) && b->in_flight_ms > 0)
         until = start + b->in_flight_ms;
     /* its first fetch since start-up, queued or in flight */
@@ -848,7 +866,7 @@ static int64_t wait_until(const og_table *t, uint32_t f, const og_wait_bounds *b
 int og_table_would_wait(const og_table *t, unsigned slot, const og_wait_bounds *b)
 {
     int64_t now = og_table_now_ms();
-    return slot < t->nslots && wait_until(t, og_table_flags(t, slot), b, now) > now;
+    return slot < t->nslots && wait_until(t, slot, og_table_flags(t, slot), b, now) > now;
 }
 
 int og_table_staple_wait(const og_table *t, unsigned slot, const og_wait_bounds *b,
@@ -859,7 +877,7 @@ int og_table_staple_wait(const og_table *t, unsigned slot, const og_wait_bounds 
     *waited_ms = 0;
     if (slot >= t->nslots)
         return 0;
-    while ((until = wait_until(t, og_table_flags(t, slot), b, start)) > now) {
+    while ((until = wait_until(t, slot, og_table_flags(t, slot), b, start)) > now) {
         int64_t ms = until - now < OG_WAIT_POLL_MS ? until - now : OG_WAIT_POLL_MS;
         struct timespec pause = { 0, (long)ms * 1000000L };
         nanosleep(&pause, NULL);
