@@ -117,16 +117,22 @@ static void redis_outcome(ap_socache_instance_t *inst, server_rec *s, soc_redis_
     }
 }
 
+#define SWEEP_NAMED_MAX 10       /* unusable records named one by one; OG00804 counts them all */
+
 typedef struct sweep_ctx {
     ap_socache_instance_t *inst;
     server_rec *s;
+    unsigned named;
 } sweep_ctx;
 
+/* A directory the server's user filled with junk must not fill the log. */
 static void log_bad_record(void *ctx, const char *name, soc_result why)
 {
     sweep_ctx *c = ctx;
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s, SOC_LOGNO(00803) "socache ocsp: record %s/%s was unusable (%s) "
-                 "and is removed", c->inst->dir, name, soc_result_name(why));
+    if (c->named++ < SWEEP_NAMED_MAX)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s, SOC_LOGNO(00803) "socache ocsp: record %s/%s was unusable "
+                     "(%s) and is removed%s", c->inst->dir, name, soc_result_name(why),
+                     c->named == SWEEP_NAMED_MAX ? "; further ones are only counted (OG00804)" : "");
 }
 
 /* Runs as the server's user (see init): 0 when it can write its directory, else 2. */
@@ -219,7 +225,7 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
                                       apr_pool_t *p)
 {
     const char *consumer = consumer_name(cname, p);
-    sweep_ctx ctx = { inst, s };
+    sweep_ctx ctx = { inst, s, 0 };
     soc_walk w;
     int rc, timed_out;
     (void)hints;
@@ -250,8 +256,8 @@ static apr_status_t socache_ocsp_init(ap_socache_instance_t *inst, const char *c
         return APR_EACCES;
     }
     if (rc != 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00808) "socache ocsp: could not sweep %s as the "
-                     "server's user (%s); continuing without the sweep", inst->dir,
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SOC_LOGNO(00808) "socache ocsp: could not %s %s as the "
+                     "server's user (%s); continuing without it", inst->sweep_later ? "check" : "sweep", inst->dir,
                      rc == 126 ? "cannot switch to that user"
                      : timed_out ? "it did not finish within the time allowed and was killed" : "no process");
     if (*inst->args.redis_host) {
@@ -274,7 +280,7 @@ static void socache_ocsp_sweep_later(ap_socache_instance_t *inst)
 
 static apr_status_t socache_ocsp_sweep(ap_socache_instance_t *inst, server_rec *s)
 {
-    sweep_ctx ctx = { inst, s };
+    sweep_ctx ctx = { inst, s, 0 };
     int rc;
     if (inst->dirfd < 0)
         return APR_EINVAL;

@@ -85,6 +85,22 @@ h_check "guard: and it is gone" h_until 2 test ! -e "$old"
 refresher=$(grep 'OG00402:' "$H_DIR/guard.error.log" | tail -1 | sed 's/.*refresher \([0-9]*\) started.*/\1/')
 h_check "guard: the sweep ran in the refresher (pid $refresher), not in the parent's start-up" \
     h_log_has guard "\[pid $refresher:tid [0-9]*\] OG00804: .* swept 1 expired"
+h_httpd_stop guard
+
+# a directory the server's user filled with junk: each file is removed, the
+# first ten named in the log, all of them counted in one line
+for i in $(seq 1 30); do
+    echo junk > "$H_DIR/guardcache/ocsp_guard/$(printf '%040x' "$i")"
+done
+chown www-data "$H_DIR"/guardcache/ocsp_guard/*
+n803=$(h_log_count guard 'OG00803:')
+h_check "guard: restarted with 30 junk records" h_httpd_start guard
+junk_swept() { h_log_has guard "OG00804: .* swept 0 expired, 30 corrupt"; }
+h_check "guard: the sweep counts all 30" h_until 5 junk_swept
+h_check "guard: and names only the first ten" h_eq "$(( $(h_log_count guard 'OG00803:') - n803 ))" 10
+h_check "guard: the tenth says the rest are only counted" \
+    h_log_has guard 'OG00803: .*; further ones are only counted'
+h_httpd_stop guard
 
 # the provider as mod_ssl's session cache, and its status() in mod_status
 HP3=$(h_free_port)
