@@ -97,13 +97,7 @@ h_check "inherited: DUMP_OCSP has a row for the virtual host with the main serve
 # a Redis that accepts and never answers: DUMP_OCSP asks it once, marks it
 # down and reads the rest from files, instead of timeout= per certificate
 SP=$(h_free_port)
-python3 -c '
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); held = []
-while True: held.append(s.accept()[0])' "$SP" &
-H_PIDS+=("$!")
-h_wait_port "$SP" 10
+h_silent_listener "$SP"
 h_many_certs 20 "$H_DIR/many" "http://127.0.0.1:$FP/" 2>/dev/null
 h_conf silent "$B" event "$(h_guard_load)
 OCSPGuardCache ocsp:$H_DIR/cache,redis=127.0.0.1:$SP,timeout=600

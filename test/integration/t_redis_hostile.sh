@@ -133,13 +133,7 @@ h_check "the oversized value is logged and ignored" \
 h_httpd_stop ssl3
 
 # a Redis that accepts and never answers: timeout=100 bounds each operation
-python3 -c '
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); held = []
-while True: held.append(s.accept()[0])' "$BHP" &
-H_PIDS+=("$!")
-h_wait_port "$BHP" 10
+h_silent_listener "$BHP"
 ssl_node ssl4 "$P1" event "127.0.0.1:$BHP,timeout=100"
 h_check "mod_ssl with a silent Redis starts" h_httpd_start ssl4
 t0=$(date +%s%N)

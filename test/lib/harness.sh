@@ -207,6 +207,18 @@ h_many_vhosts() {
     done
 }
 
+# h_silent_listener PORT: accepts connections and never answers (a hung
+# Redis or responder); stopped with the test.
+h_silent_listener() {
+    python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); held = []
+while True: held.append(s.accept()[0])' "$1" &
+    H_PIDS+=("$!")
+    h_wait_port "$1" 10
+}
+
 h_httpd_start() { # h_httpd_start NAME
     "$H_APACHE2" -f "$H_DIR/$1.conf" -k start
     local rc=$? i
