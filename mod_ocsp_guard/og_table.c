@@ -636,7 +636,10 @@ static int attempt_status(void *ctx)
         return 0;
     memcpy(a->out, &a->r->s, sizeof(*a->out));
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return __atomic_load_n(&a->r->seq, __ATOMIC_RELAXED) == before;
+    if (__atomic_load_n(&a->r->seq, __ATOMIC_RELAXED) != before)
+        return 0;
+    a->out->last_error[OG_ERROR_TEXT - 1] = '\0';   /* whatever the writer left there */
+    return 1;
 }
 
 int og_table_status_read(const og_table *t, unsigned slot, og_slot_status *out)
@@ -645,11 +648,7 @@ int og_table_status_read(const og_table *t, unsigned slot, og_slot_status *out)
     if (slot >= t->nslots)
         return 0;
     a.r = status_of(t, slot);
-    if (attempt_status(&a) || retry_read(attempt_status, &a)) {
-        out->last_error[OG_ERROR_TEXT - 1] = '\0';
-        return 1;
-    }
-    return 0;
+    return attempt_status(&a) || retry_read(attempt_status, &a);
 }
 
 void og_table_stats_read(const og_table *t, og_table_stats *out)
@@ -733,7 +732,6 @@ static void carry_status(og_table *to, unsigned dst, const og_table *from, unsig
     uint64_t stapled, unstapled;
     status_read a = { status_of(from, i), &st };
     if (attempt_status(&a)) {        /* one attempt: a record left mid-write stays behind */
-        st.last_error[OG_ERROR_TEXT - 1] = '\0';
         *status_write_begin(to, dst) = st;
         status_write_commit(to, dst);
     }
